@@ -1,0 +1,147 @@
+/**
+ * The operator configuration schema. It is the documentation of every policy:
+ * each key has a description, a default and its unit in its name. Users never
+ * edit this file; it belongs to whoever runs the workspace.
+ */
+export const CONFIG_SCHEMA = {
+  $id: 'https://jupyterlab-gpu-workspace/config.schema.json',
+  title: 'jupyterlab-gpu-workspace operator configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen_host: {
+      description:
+        'Address the sidecar listens on. Loopback by default: put a reverse proxy or JupyterHub in front for remote access.',
+      type: 'string',
+      minLength: 1,
+      default: '127.0.0.1'
+    },
+    base_url: {
+      description:
+        'URL prefix of the whole workspace (Jupyter and the sidecar API), e.g. "/user/alice/" behind JupyterHub. Must start and end with "/".',
+      type: 'string',
+      pattern: '^/([^/?#]+/)*$',
+      default: '/'
+    },
+    log_level: {
+      description: 'Lowest level of the JSON log lines written to stderr.',
+      enum: ['debug', 'info', 'warn', 'error'],
+      default: 'info'
+    },
+    jupyter: {
+      description: 'How the sidecar starts and supervises the Jupyter server.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        command: {
+          description:
+            'Program and leading arguments that start JupyterLab, e.g. ["/opt/venv/bin/jupyter", "lab"]. Empty: the repository virtual environment\'s jupyter when run from the repository, else "jupyter" on PATH.',
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: []
+        },
+        extra_args: {
+          description: 'Extra command-line arguments passed to the Jupyter server, e.g. ["--ServerApp.iopub_data_rate_limit=1e10"].',
+          type: 'array',
+          items: { type: 'string' },
+          default: []
+        },
+        start_timeout_seconds: {
+          description: 'How long Jupyter may take to answer on its socket before a start counts as failed.',
+          type: 'number',
+          minimum: 1,
+          maximum: 3600,
+          default: 120
+        },
+        stop_timeout_seconds: {
+          description: 'How long a graceful stop (kernels shut down, server exits) may take before the process group is killed.',
+          type: 'number',
+          minimum: 1,
+          maximum: 600,
+          default: 15
+        },
+        restart_backoff_initial_seconds: {
+          description: 'First delay before restarting a Jupyter server that died on its own; doubles on each further crash.',
+          type: 'number',
+          minimum: 0.1,
+          maximum: 600,
+          default: 1
+        },
+        restart_backoff_max_seconds: {
+          description: 'Longest delay between restarts of a crashing Jupyter server.',
+          type: 'number',
+          minimum: 0.1,
+          maximum: 3600,
+          default: 30
+        },
+        request_hold_seconds: {
+          description:
+            'While Jupyter restarts, proxied requests wait up to this long for it to come back instead of failing at once.',
+          type: 'number',
+          minimum: 0,
+          maximum: 600,
+          default: 60
+        }
+      }
+    },
+    api: {
+      description: 'The sidecar HTTP API.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_body_bytes: {
+          description: 'Largest JSON request body the API accepts; larger bodies get 413.',
+          type: 'integer',
+          minimum: 1024,
+          maximum: 16777216,
+          default: 65536
+        },
+        identity_cache_seconds: {
+          description:
+            'How long an identity confirmed by Jupyter\'s /api/me is reused for the same credentials, to keep API calls cheap.',
+          type: 'number',
+          minimum: 0,
+          maximum: 300,
+          default: 10
+        }
+      }
+    },
+    operator: {
+      description: 'Operator access (grants, metrics).',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        token: {
+          description: 'Token for operator-only API calls. Unset: operator calls are refused.',
+          type: 'string',
+          minLength: 16
+        }
+      }
+    }
+  }
+} as const;
+
+export interface WorkspaceConfig {
+  listen_host: string;
+  base_url: string;
+  log_level: 'debug' | 'info' | 'warn' | 'error';
+  jupyter: {
+    command: string[];
+    extra_args: string[];
+    start_timeout_seconds: number;
+    stop_timeout_seconds: number;
+    restart_backoff_initial_seconds: number;
+    restart_backoff_max_seconds: number;
+    request_hold_seconds: number;
+  };
+  api: {
+    max_body_bytes: number;
+    identity_cache_seconds: number;
+  };
+  operator: {
+    token?: string;
+  };
+}

@@ -1,0 +1,151 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import type { Socket } from 'node:net';
+import { createApi, API_PATH } from './api';
+import { JupyterAuthenticator } from './auth';
+import { WorkspaceConfig } from './configSchema';
+import { StartupError } from './errors';
+import { createLogger, Logger } from './log';
+import { JupyterProxy } from './proxy';
+import { ensureSecret, prepareStateDir, StateLayout } from './stateDir';
+import { JupyterSupervisor } from './supervisor';
+
+export interface ServeOptions {
+  port: number;
+  home: string;
+  stateDir: string;
+  config: WorkspaceConfig;
+  token?: string;
+  logger?: Logger;
+}
+
+export interface RunningWorkspace {
+  url: string;
+  token: string;
+  port: number;
+  state: StateLayout;
+  supervisor: JupyterSupervisor;
+  close(): Promise<void>;
+}
+
+/** When run from the repository, use the project's own virtual environment's JupyterLab. */
+export function defaultJupyterCommand(): string[] {
+  const repoVenv = path.resolve(__dirname, '..', '..', '.venv', 'bin', 'jupyter');
+  return fs.existsSync(repoVenv) ? [repoVenv, 'lab'] : ['jupyter', 'lab'];
+}
+
+/** Jupyter, kernels and terminals must not see the sidecar's own secrets. */
+function jupyterEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('GPU_WORKSPACE_') && k !== 'JUPYTER_TOKEN') {
+      env[k] = v;
+    }
+  }
+  return env;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (err.code === 'EADDRINUSE') {
+        reject(new StartupError(`Port ${port} on ${host} is already in use. Stop what uses it, or choose another with --port.`));
+      } else if (err.code === 'EACCES') {
+        reject(new StartupError(`No permission to listen on ${host}:${port}. Use a port above 1024.`));
+      } else {
+        reject(new StartupError(`Cannot listen on ${host}:${port}: ${err.message}`));
+      }
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve((server.address() as { port: number }).port);
+    });
+  });
+}
+
+/**
+ * Starts the workspace: the front-door HTTP server first (so a taken port
+ * fails fast), then Jupyter on its private socket. Resolves once both run.
+ */
+export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
+  const { config } = options;
+  const log = options.logger ?? createLogger(config.log_level);
+  const home = path.resolve(options.home);
+  try {
+    fs.mkdirSync(home, { recursive: true });
+    if (!fs.statSync(home).isDirectory()) {
+      throw new Error('not a directory');
+    }
+  } catch (err) {
+    throw new StartupError(`Cannot use home folder ${home}: ${(err as Error).message}`);
+  }
+  const state = prepareStateDir(options.stateDir);
+  const token = options.token ?? ensureSecret(state.tokenFile);
+  const base = config.base_url;
+
+  const supervisor = new JupyterSupervisor({
+    command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
+    extraArgs: config.jupyter.extra_args,
+    home,
+    socketPath: state.socketPath,
+    cookieSecretFile: state.cookieSecretFile,
+    token,
+    baseUrl: base,
+    env: jupyterEnv(),
+    startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
+    stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
+    backoffInitialMs: config.jupyter.restart_backoff_initial_seconds * 1000,
+    backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
+    log: log.child('supervisor')
+  });
+  const holdMs = config.jupyter.request_hold_seconds * 1000;
+  const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
+  const auth = new JupyterAuthenticator(state.socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter);
+  const apiPrefix = `${base}${API_PATH}`;
+  const api = createApi({ prefix: apiPrefix, supervisor, auth, maxBodyBytes: config.api.max_body_bytes, log: log.child('api') });
+  const proxy = new JupyterProxy({ socketPath: state.socketPath, waitForJupyter, log: log.child('proxy') });
+
+  const isApi = (url: string | undefined): boolean =>
+    !!url && (url === apiPrefix || url.startsWith(apiPrefix + '/') || url.startsWith(apiPrefix + '?'));
+
+  const server = http.createServer((req, res) => {
+    if (isApi(req.url)) {
+      api(req, res);
+    } else {
+      void proxy.web(req, res);
+    }
+  });
+  // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
+  server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+  server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    if (isApi(req.url)) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"No WebSocket routes here."}');
+      return;
+    }
+    void proxy.ws(req, socket, head);
+  });
+  server.on('clientError', (_err, socket: Socket) => {
+    if (socket.writable) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    }
+  });
+
+  const port = await listen(server, options.port, config.listen_host);
+  const close = async (): Promise<void> => {
+    server.close();
+    server.closeAllConnections();
+    await supervisor.stop();
+    proxy.close();
+  };
+  try {
+    await supervisor.start();
+  } catch (err) {
+    server.close();
+    proxy.close();
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}${base}lab?token=${token}`;
+  return { url, token, port, state, supervisor, close };
+}
