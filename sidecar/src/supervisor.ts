@@ -41,6 +41,21 @@ const STDERR_TAIL_LINES = 30;
 
 const delay = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
 
+/** Whether `program` names an executable file, directly (from `cwd`) or through PATH, as exec would find it. */
+function findProgram(program: string, searchPath: string | undefined, cwd: string): boolean {
+  const candidates = program.includes('/')
+    ? [program.startsWith('/') ? program : `${cwd}/${program}`]
+    : (searchPath ?? '').split(':').filter(Boolean).map(dir => `${dir}/${program}`);
+  return candidates.some(file => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * Starts, stops and restarts the Jupyter server on its private Unix socket,
  * and brings it back with back-off when it dies on its own. One operation at
@@ -183,6 +198,12 @@ export class JupyterSupervisor extends EventEmitter {
     // setpriv --pdeathsig: if the sidecar itself is killed (even with SIGKILL), the
     // kernel sends Jupyter SIGTERM, so no server is left behind without its front door.
     const usePdeathsig = fs.existsSync('/usr/bin/setpriv');
+    // Through setpriv a missing program is setpriv's exit 127, not spawn's ENOENT: check it here.
+    if (usePdeathsig && !findProgram(program, o.env.PATH, o.home)) {
+      this.child = null;
+      this.setState('stopped');
+      throw new StartupError(this.explainFailure('error:ENOENT', program));
+    }
     const file = usePdeathsig ? '/usr/bin/setpriv' : program;
     const argv = usePdeathsig ? ['--pdeathsig', 'SIGTERM', '--', program, ...this.args()] : this.args();
     const child = spawn(file, argv, {

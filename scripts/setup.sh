@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Sets up everything the workspace needs on a fresh Debian 12 machine, and is
+# cheap to run again: Debian packages, the Python virtual environment with
+# JupyterLab, npm dependencies, the build, and the extension installed into
+# the virtual environment. Set WITH_BROWSER=1 to also install Chromium (tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. Debian packages: restic (snapshots), util-linux's setpriv (no orphaned Jupyter), Chromium for UI tests.
+want=()
+command -v restic >/dev/null || want+=(restic)
+command -v setpriv >/dev/null || want+=(util-linux)
+if [ "${WITH_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then want+=(chromium); fi
+if [ ${#want[@]} -gt 0 ]; then
+  say "installing Debian packages: ${want[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${want[@]}"
+fi
+
+# 2. Python virtual environment with JupyterLab.
+if [ ! -x .venv/bin/python ]; then
+  say "creating the virtual environment in .venv"
+  python3 -m venv .venv
+fi
+req_stamp=".venv/.requirements.sha256"
+req_hash=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$req_stamp" 2>/dev/null)" != "$req_hash" ]; then
+  say "installing JupyterLab into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  echo "$req_hash" > "$req_stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
+
+# 3. npm dependencies (the lock file decides; Playwright must not try to download a browser).
+lock_stamp="node_modules/.package-lock.sha256"
+lock_hash=$(cat package-lock.json package.json sidecar/package.json ui-tests/package.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  say "installing npm dependencies"
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > "$lock_stamp"
+fi
+
+# 4. Build: frontend library, sidecar, labextension; then install the Python package (it ships the labextension).
+say "building"
+npm run --silent build
+.venv/bin/pip install -q --disable-pip-version-check --no-build-isolation --no-deps --force-reinstall .
+say "ready"

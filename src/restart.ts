@@ -1,0 +1,173 @@
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { ISessionContext, Notification } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+
+/** A document that could not be saved; the restart is refused so nothing is lost. */
+export class SaveFailedError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string
+  ) {
+    super(reason);
+    this.name = 'SaveFailedError';
+  }
+}
+
+interface IKernelOwner {
+  sessionContext: ISessionContext;
+  kernelName: string;
+}
+
+export interface IRestartResult {
+  /** Notebooks and consoles that got a fresh kernel after the restart. */
+  kernelsStarted: number;
+  /** Paths whose kernel could not be started again, with the reason. */
+  kernelFailures: Array<{ path: string; reason: string }>;
+}
+
+const hasSessionContext = (w: Widget): w is Widget & { sessionContext: ISessionContext } => {
+  const candidate = (w as Partial<{ sessionContext: ISessionContext }>).sessionContext;
+  return !!candidate && typeof candidate.changeKernel === 'function';
+};
+
+/**
+ * Restarts the Jupyter server without the user seeing a broken state: every
+ * dirty document is saved first (a failed save aborts), kernels are shut down
+ * cleanly before the server goes (so no "Kernel died unexpectedly" dialog),
+ * and each open notebook or console gets a fresh kernel of the same kind after.
+ * Refresh Workspace uses it; GPU mode switches will too.
+ */
+export class WorkspaceRestarter {
+  private running = false;
+
+  constructor(
+    private readonly app: JupyterFrontEnd,
+    private readonly docManager: IDocumentManager,
+    private readonly trans: TranslationBundle
+  ) {}
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Saves every document with unsaved changes; throws SaveFailedError naming the first that fails. */
+  async saveAll(): Promise<number> {
+    const seen = new Set<string>();
+    let saved = 0;
+    for (const widget of this.app.shell.widgets('main')) {
+      const context = this.docManager.contextForWidget(widget);
+      if (!context || seen.has(context.path)) {
+        continue;
+      }
+      seen.add(context.path);
+      if (!context.model.dirty) {
+        continue;
+      }
+      try {
+        await context.save();
+      } catch (err) {
+        throw new SaveFailedError(context.path, err instanceof Error ? err.message : String(err));
+      }
+      if (context.model.dirty) {
+        throw new SaveFailedError(context.path, this.trans.__('it still has unsaved changes after saving'));
+      }
+      saved += 1;
+    }
+    return saved;
+  }
+
+  /** Runs `restartServer` inside the save / shut down / restart / reconnect sequence. */
+  async run(restartServer: () => Promise<void>): Promise<IRestartResult> {
+    if (this.running) {
+      throw new Error(this.trans.__('A workspace restart is already in progress.'));
+    }
+    this.running = true;
+    try {
+      await this.saveAll();
+      const owners = this.kernelOwners();
+      await Promise.all(owners.map(o => o.sessionContext.shutdown().catch(() => undefined)));
+      // Terminals cannot survive a server restart; closing them now avoids dead tabs.
+      await this.app.serviceManager.terminals.shutdownAll().catch(() => undefined);
+      let restartError: unknown = null;
+      try {
+        await restartServer();
+      } catch (err) {
+        restartError = err;
+      }
+      // Whether or not the restart worked, the notebooks must not be left without kernels.
+      const result = await this.restartKernels(owners);
+      if (restartError) {
+        throw restartError;
+      }
+      return result;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private kernelOwners(): IKernelOwner[] {
+    const owners: IKernelOwner[] = [];
+    const seen = new Set<ISessionContext>();
+    for (const widget of this.app.shell.widgets('main')) {
+      if (!hasSessionContext(widget) || seen.has(widget.sessionContext)) {
+        continue;
+      }
+      const kernel = widget.sessionContext.session?.kernel;
+      seen.add(widget.sessionContext);
+      if (kernel) {
+        owners.push({ sessionContext: widget.sessionContext, kernelName: kernel.name });
+      }
+    }
+    return owners;
+  }
+
+  private async restartKernels(owners: IKernelOwner[]): Promise<IRestartResult> {
+    const services = this.app.serviceManager;
+    await Promise.all([services.kernelspecs.refreshSpecs(), services.sessions.refreshRunning()]).catch(() => undefined);
+    const result: IRestartResult = { kernelsStarted: 0, kernelFailures: [] };
+    for (const owner of owners) {
+      if (owner.sessionContext.isDisposed) {
+        continue;
+      }
+      try {
+        await owner.sessionContext.changeKernel({ name: owner.kernelName });
+        result.kernelsStarted += 1;
+      } catch (err) {
+        result.kernelFailures.push({ path: owner.sessionContext.path, reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return result;
+  }
+}
+
+/** Shows one notification that follows the restart from start to end. */
+export async function restartWithProgress(
+  restarter: WorkspaceRestarter,
+  trans: TranslationBundle,
+  labels: { pending: string; done: (r: IRestartResult) => string },
+  restartServer: () => Promise<void>
+): Promise<IRestartResult | null> {
+  const id = Notification.emit(labels.pending, 'in-progress', { autoClose: false });
+  try {
+    const result = await restarter.run(restartServer);
+    const failures = result.kernelFailures.map(f => `${f.path}: ${f.reason}`).join('; ');
+    // The outcome replaces the progress toast: updating a toast that is still being mounted can be lost.
+    Notification.dismiss(id);
+    if (failures) {
+      Notification.warning(`${labels.done(result)} ${trans.__('Some kernels did not start: %1', failures)}`, { autoClose: false });
+    } else {
+      Notification.success(labels.done(result), { autoClose: 5000 });
+    }
+    return result;
+  } catch (err) {
+    const message =
+      err instanceof SaveFailedError
+        ? trans.__('Nothing was restarted: "%1" could not be saved (%2). Save or close it, then try again.', err.path, err.message)
+        : trans.__('The workspace could not be restarted: %1', err instanceof Error ? err.message : String(err));
+    Notification.dismiss(id);
+    Notification.error(message, { autoClose: false });
+    return null;
+  }
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { WorkspaceModel } from '../../src/model';
+import type { IWorkspaceRequester, IWorkspaceStatus } from '../../src/tokens';
+
+/** A scripted sidecar: each endpoint answers with the next queued reply (a value, or an error to throw). */
+class ScriptedSidecar implements IWorkspaceRequester {
+  calls: Array<{ endpoint: string; method: string; body: unknown }> = [];
+  private replies = new Map<string, Array<() => Promise<unknown>>>();
+  private fallback = new Map<string, () => Promise<unknown>>();
+
+  always(endpoint: string, reply: () => Promise<unknown>): void {
+    this.fallback.set(endpoint, reply);
+  }
+
+  once(endpoint: string, reply: () => Promise<unknown>): void {
+    const list = this.replies.get(endpoint) ?? [];
+    list.push(reply);
+    this.replies.set(endpoint, list);
+  }
+
+  async request<T>(endpoint: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+    this.calls.push({ endpoint, method: init.method ?? 'GET', body: init.body });
+    const next = this.replies.get(endpoint)?.shift() ?? this.fallback.get(endpoint);
+    if (!next) {
+      throw new Error(`no reply scripted for ${endpoint}`);
+    }
+    return (await next()) as T;
+  }
+}
+
+const status = (version: string, pid = 100, restarts = 0): IWorkspaceStatus => ({
+  version,
+  api_version: 1,
+  jupyter: { state: 'running', pid, started_at: '2026-11-22T00:00:00Z', restarts, crashes: 0, last_exit: null },
+  user: { username: 'alice', name: 'Alice' }
+});
+
+const models: WorkspaceModel[] = [];
+function makeModel(sidecar: ScriptedSidecar, frontendVersion = '1.2.3'): WorkspaceModel {
+  // Short intervals: a disposed Poll does not cancel its pending timer, which would keep the test process alive.
+  const model = new WorkspaceModel({ requester: sidecar, frontendVersion, pollIntervalMs: 1_000, pollMaxMs: 2_000 });
+  models.push(model);
+  return model;
+}
+
+function nextChange(model: WorkspaceModel): Promise<void> {
+  return new Promise(resolve => {
+    const once = (): void => {
+      model.changed.disconnect(once);
+      resolve();
+    };
+    model.changed.connect(once);
+  });
+}
+
+describe('WorkspaceModel', () => {
+  afterEach(() => {
+    models.splice(0).forEach(m => m.dispose());
+  });
+
+  it('is connecting until the sidecar first answers, then connected with its status', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('1.2.3'));
+    const model = makeModel(sidecar);
+    assert.equal(model.connection, 'connecting');
+    await nextChange(model);
+    assert.equal(model.connection, 'connected');
+    assert.equal(model.status?.user.username, 'alice');
+    assert.equal(model.lastError, null);
+  });
+
+  it('says plainly when the sidecar was built from another version', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('9.9.9'));
+    const model = makeModel(sidecar, '1.2.3');
+    await nextChange(model);
+    assert.equal(model.connection, 'version-mismatch');
+    assert.match(model.lastError ?? '', /9\.9\.9/);
+    assert.match(model.lastError ?? '', /1\.2\.3/);
+  });
+
+  it('reports the sidecar unreachable with its message, and recovers on the next answer', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.once('status', async () => {
+      throw new Error('The workspace service cannot be reached: connection refused');
+    });
+    sidecar.always('status', async () => status('1.2.3'));
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    assert.equal(model.connection, 'unreachable');
+    assert.match(model.lastError ?? '', /connection refused/);
+    await model.refresh();
+    assert.equal(model.connection, 'connected');
+    assert.equal(model.lastError, null);
+  });
+
+  it('shows restarting while the server restarts, then the new server', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.once('status', async () => status('1.2.3', 100, 0));
+    let release: () => void = () => undefined;
+    sidecar.once('server/restart', () => new Promise(resolve => (release = () => resolve({}))));
+    sidecar.always('status', async () => status('1.2.3', 200, 1));
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    const restart = model.restartServer();
+    assert.equal(model.connection, 'restarting');
+    release();
+    await restart;
+    assert.equal(model.connection, 'connected');
+    assert.equal(model.status?.jupyter.pid, 200);
+    assert.equal(model.status?.jupyter.restarts, 1);
+    const post = sidecar.calls.find(c => c.endpoint === 'server/restart');
+    assert.equal(post?.method, 'POST');
+  });
+
+  it('passes a refused restart on to the caller and does not stay stuck in restarting', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('1.2.3'));
+    sidecar.once('server/restart', async () => {
+      throw new Error('The Jupyter server is already starting, stopping or restarting.');
+    });
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    await assert.rejects(model.restartServer(), /already starting/);
+    await model.refresh();
+    assert.equal(model.connection, 'connected');
+  });
+
+  it('stops asking the sidecar once disposed', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('1.2.3'));
+    const model = new WorkspaceModel({ requester: sidecar, frontendVersion: '1.2.3', pollIntervalMs: 20 });
+    await nextChange(model);
+    await new Promise(r => setTimeout(r, 100));
+    model.dispose();
+    const count = sidecar.calls.length;
+    assert.ok(count >= 2, `expected the poll to have run more than once, saw ${count}`);
+    await new Promise(r => setTimeout(r, 100));
+    assert.equal(sidecar.calls.length, count);
+  });
+});

@@ -1,0 +1,110 @@
+import { expect, test } from '@jupyterlab/galata';
+import type { APIRequestContext, Page } from '@playwright/test';
+import { PORT, TOKEN } from '../playwright.config';
+
+const API = '/gpu-workspace/api/v1';
+
+interface Status {
+  version: string;
+  jupyter: { state: string; pid: number; restarts: number };
+}
+
+async function serverStatus(request: APIRequestContext): Promise<Status> {
+  const res = await request.get(`${API}/status`);
+  expect(res.status()).toBe(200);
+  return (await res.json()) as Status;
+}
+
+const statusItem = (page: Page) => page.locator('.jp-gpu-workspace-status');
+
+// Real server: Galata must not replace Jupyter's answers for these.
+test.use({ mockConfig: false, mockState: false, mockUser: false });
+
+test.describe('Workspace through the sidecar', () => {
+  test('JupyterLab loads and the status bar shows the workspace connected', async ({ page }) => {
+    await expect(statusItem(page)).toHaveText('Workspace: connected');
+    await expect(statusItem(page)).toHaveAttribute('title', /Jupyter server running/);
+  });
+
+  test('the Workspace menu offers Refresh Workspace, also in the command palette', async ({ page }) => {
+    await page.menu.open('Workspace');
+    await expect(page.locator('.lm-Menu-itemLabel', { hasText: 'Refresh Workspace' })).toBeVisible();
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+C');
+    await page.locator('.lm-CommandPalette-input').fill('Refresh Workspace');
+    await expect(page.locator('.lm-CommandPalette-item', { hasText: 'Refresh Workspace' })).toBeVisible();
+  });
+
+  test('Refresh Workspace saves the notebook, restarts the server and the notebook gets a fresh kernel', async ({
+    page,
+    request,
+    tmpPath
+  }) => {
+    const name = 'refresh.ipynb';
+    await page.notebook.createNew(name);
+    await page.notebook.setCell(0, 'code', 'x = 41');
+    await page.notebook.runCell(0);
+    await page.notebook.save();
+    // An unsaved change: Refresh must save it before restarting.
+    await page.notebook.addCell('code', "print('x' in globals())");
+    const before = await serverStatus(request);
+
+    await page.menu.clickMenuItem('Workspace>Refresh Workspace');
+    await expect(page.locator('.Toastify__toast', { hasText: 'Workspace refreshed' })).toBeVisible({ timeout: 90_000 });
+
+    const after = await serverStatus(request);
+    expect(after.jupyter.pid).not.toBe(before.jupyter.pid);
+    expect(after.jupyter.restarts).toBe(before.jupyter.restarts + 1);
+
+    const saved = await request.get(`/api/contents/${tmpPath}/${name}?content=1`);
+    expect(JSON.stringify(await saved.json())).toContain("print('x' in globals())");
+
+    // No "Error Starting Kernel" or "Kernel died" dialog, and the notebook has a kernel again.
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await expect(page.locator('.jp-NotebookPanel-toolbar .jp-Toolbar-kernelName')).not.toHaveText(/No Kernel/);
+    const last = (await page.notebook.getCellCount()) - 1;
+    await page.notebook.runCell(last);
+    expect(await page.notebook.getCellTextOutput(last)).toEqual(['False\n']);
+    await expect(statusItem(page)).toHaveText('Workspace: connected');
+  });
+});
+
+test.describe('A person logged in with the token link (cookie and XSRF, no token header)', () => {
+  test('sees the workspace connected and can refresh it', async ({ browser }) => {
+    // A context of our own: no Authorization header, as in a real browser after the login link.
+    const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
+    const page = await context.newPage();
+    try {
+      await page.goto(`/lab?token=${TOKEN}`);
+      await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 60_000 });
+      await expect(statusItem(page)).toHaveText('Workspace: connected');
+      const cookies = await context.cookies();
+      expect(cookies.map(c => c.name)).toContain('_xsrf');
+
+      await page.locator('.lm-MenuBar-itemLabel', { hasText: 'Workspace' }).click();
+      await page.locator('.lm-Menu-itemLabel', { hasText: 'Refresh Workspace' }).click();
+      await expect(page.locator('.Toastify__toast', { hasText: 'Workspace refreshed' })).toBeVisible({ timeout: 90_000 });
+      await expect(statusItem(page)).toHaveText('Workspace: connected');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+test.describe('Bad answers are shown, not swallowed', () => {
+  test('a refused restart is explained in a notification', async ({ page }) => {
+    // The sidecar answers 409 while another restart runs; the user must read why.
+    await page.route(/\/gpu-workspace\/api\/v1\/server\/restart/, route =>
+      route.fulfill({
+        status: 409,
+        contentType: 'application/json',
+        body: JSON.stringify({ message: 'The Jupyter server is already starting, stopping or restarting.', code: 'conflict' })
+      })
+    );
+    await page.menu.clickMenuItem('Workspace>Refresh Workspace');
+    await expect(
+      page.locator('.Toastify__toast', { hasText: 'already starting, stopping or restarting' })
+    ).toBeVisible();
+  });
+});
+
