@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from './config';
 import { StartupError } from './errors';
 import { createLogger } from './log';
+import { runQuota } from './quotaCli';
 import { serve } from './server';
 import { VERSION } from './version';
 
@@ -9,9 +10,13 @@ const USAGE = `gpu-workspace ${VERSION}
 
 Usage:
   gpu-workspace serve --port P --home H --state-dir S [--config C] [--token T]
+  gpu-workspace quota grant --hours H --reason R --state-dir S
+  gpu-workspace quota show --state-dir S [--config C] [--json]
 
 Commands:
   serve       Start JupyterLab behind the sidecar and print the URL to open.
+  quota grant Add H GPU hours to the user's allocation; the reason goes in the audit log.
+  quota show  Print the GPU hours allocated, used and left in the current period.
 
 Options for serve:
   --port P        Port to listen on (default 8888; 0 picks a free one).
@@ -107,7 +112,8 @@ export function main(argv: string[]): void {
     process.stdout.write(`${VERSION}\n`);
     return;
   }
-  const run = command === 'serve' ? runServe(rest) : Promise.reject(new StartupError(`unknown command "${command}". Run "gpu-workspace --help".`));
+  const run =
+    command === 'serve' ? runServe(rest) : command === 'quota' ? runQuota(rest) : Promise.reject(new StartupError(`unknown command "${command}". Run "gpu-workspace --help".`));
   run.catch((err: unknown) => {
     if (err instanceof StartupError) {
       fail(err.message, 1);
