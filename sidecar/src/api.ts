@@ -1,6 +1,9 @@
 import express, { NextFunction, Request, Response } from 'express';
+import { timingSafeEqual } from 'node:crypto';
 import { JupyterAuthenticator, Caller } from './auth';
-import { badRequest, notFound, WorkspaceError } from './errors';
+import { badRequest, forbidden, notFound, WorkspaceError } from './errors';
+import { GpuService } from './gpu';
+import { Ledger } from './ledger';
 import { Logger } from './log';
 import { JupyterSupervisor } from './supervisor';
 import { API_VERSION, VERSION } from './version';
@@ -12,6 +15,9 @@ export interface ApiDeps {
   prefix: string;
   supervisor: JupyterSupervisor;
   auth: JupyterAuthenticator;
+  gpu: GpuService;
+  ledger: Ledger;
+  operatorToken: string | undefined;
   maxBodyBytes: number;
   log: Logger;
 }
@@ -22,7 +28,10 @@ type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | 
 export const ROUTES: Record<string, string[]> = {
   '/health': ['GET'],
   '/status': ['GET'],
-  '/server/restart': ['POST']
+  '/server/restart': ['POST'],
+  '/gpu': ['POST'],
+  '/usage': ['GET'],
+  '/quota/grants': ['POST']
 };
 
 function sendError(res: Response, err: WorkspaceError): void {
@@ -37,6 +46,32 @@ function expectNoFields(req: Request): void {
   }
   if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0) {
     throw badRequest('This request takes no fields; send an empty body or {}.');
+  }
+}
+
+/** Reads a JSON object body, refusing anything else and any key not listed. */
+function objectBody(req: Request, allowed: string[]): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw badRequest('Send a JSON object as the request body.');
+  }
+  const unknown = Object.keys(body).filter(k => !allowed.includes(k));
+  if (unknown.length) {
+    throw badRequest(`Unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. Allowed: ${allowed.join(', ')}.`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Operator routes take the operator token from the config, never a user's credentials. */
+function requireOperator(req: Request, operatorToken: string | undefined): void {
+  if (!operatorToken) {
+    throw forbidden('Operator actions are disabled: no operator.token is set in the sidecar configuration.');
+  }
+  const match = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  const given = Buffer.from(match?.[1] ?? '');
+  const expected = Buffer.from(operatorToken);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw forbidden('This action needs the operator token (Authorization: token <operator token>).');
   }
 }
 
@@ -78,10 +113,66 @@ export function createApi(deps: ApiDeps): express.Express {
         version: VERSION,
         api_version: API_VERSION,
         jupyter: deps.supervisor.status(),
-        user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username }
+        user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username },
+        gpu: deps.gpu.status(),
+        quota: deps.gpu.quota()
       });
     })
   );
+
+  router.post(
+    '/gpu',
+    authed(async (req, res, caller) => {
+      const body = objectBody(req, ['enabled', 'profile']);
+      if (typeof body.enabled !== 'boolean') {
+        throw badRequest('"enabled" must be true or false.');
+      }
+      if (body.profile !== undefined && typeof body.profile !== 'string') {
+        throw badRequest('"profile" must be the name of a GPU profile.');
+      }
+      await deps.gpu.setMode(body.enabled, body.profile as string | undefined, caller.identity.username);
+      res.json({ gpu: deps.gpu.status(), quota: deps.gpu.quota() });
+    })
+  );
+
+  router.get(
+    '/usage',
+    authed((_req, res) => {
+      const quota = deps.gpu.quota();
+      const since = quota.window_start === null ? null : Date.parse(quota.window_start);
+      const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+      res.json({
+        quota,
+        sessions: deps.ledger.sessions(since).map(s => ({
+          id: s.id,
+          profile: s.profile,
+          weight: s.weight,
+          started_at: iso(s.started_at_ms),
+          ended_at: iso(s.ended_at_ms),
+          charged_seconds: s.charged_seconds
+        })),
+        grants: deps.ledger.grants(since).map(g => ({ id: g.id, at: iso(g.granted_at_ms), hours: g.hours, reason: g.reason, actor: g.actor }))
+      });
+    })
+  );
+
+  router.post('/quota/grants', async (req, res, next) => {
+    try {
+      requireOperator(req, deps.operatorToken);
+      const body = objectBody(req, ['hours', 'reason']);
+      if (typeof body.hours !== 'number') {
+        throw badRequest('"hours" must be a number.');
+      }
+      if (typeof body.reason !== 'string') {
+        throw badRequest('"reason" must be a string saying why the hours are granted.');
+      }
+      const grant = deps.ledger.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
+      deps.gpu.emit('changed');
+      res.status(201).json({ grant, quota: deps.gpu.quota() });
+    } catch (err) {
+      next(err);
+    }
+  });
 
   router.post(
     '/server/restart',

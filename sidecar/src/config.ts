@@ -4,6 +4,7 @@ import Ajv, { ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import { CONFIG_SCHEMA, WorkspaceConfig } from './configSchema';
 import { StartupError } from './errors';
+import { parsePeriod } from './quota';
 
 /** Environment variables that override config keys: GPU_WORKSPACE__JUPYTER__START_TIMEOUT_SECONDS=30. */
 export const ENV_PREFIX = 'GPU_WORKSPACE__';
@@ -95,5 +96,28 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   if (!validate(config)) {
     throw new StartupError(formatConfigErrors(validate.errors ?? [], file ?? 'environment'));
   }
+  const problems = semanticProblems(config);
+  if (problems.length) {
+    throw new StartupError(`Invalid configuration in ${file ?? 'environment'}:\n${problems.map(p => `  - ${p}`).join('\n')}`);
+  }
   return config;
+}
+
+/** Rules a JSON schema cannot say well: dates that parse, names that are unique. */
+function semanticProblems(config: WorkspaceConfig): string[] {
+  const problems: string[] = [];
+  if (Number.isNaN(Date.parse(config.gpu.quota.period_anchor))) {
+    problems.push(`gpu.quota.period_anchor: "${config.gpu.quota.period_anchor}" is not an ISO 8601 date and time`);
+  }
+  try {
+    parsePeriod(config.gpu.quota.period);
+  } catch (err) {
+    problems.push(`gpu.quota.period: ${(err as Error).message}`);
+  }
+  const names = config.gpu.profiles.map(p => p.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) {
+    problems.push(`gpu.profiles: the name "${duplicate}" is used twice`);
+  }
+  return problems;
 }

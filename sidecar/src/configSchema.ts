@@ -108,6 +108,111 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    gpu: {
+      description: 'GPU mode, metering and the GPU-hours quota.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        backend: {
+          description: 'How GPU mode is switched. "local": restart Jupyter with the GPUs visible or hidden (CUDA_VISIBLE_DEVICES).',
+          enum: ['local'],
+          default: 'local'
+        },
+        nvidia_smi: {
+          description: 'The nvidia-smi program used to find GPUs and read their utilisation.',
+          type: 'string',
+          minLength: 1,
+          default: 'nvidia-smi'
+        },
+        tick_seconds: {
+          description: 'Metering tick: GPU time is written to the ledger this often, so a killed sidecar loses or overcharges at most one tick.',
+          type: 'number',
+          minimum: 0.2,
+          maximum: 600,
+          default: 30
+        },
+        utilization_poll_seconds: {
+          description: 'How often GPU utilisation and memory are read while GPU mode is on.',
+          type: 'number',
+          minimum: 0.2,
+          maximum: 600,
+          default: 10
+        },
+        idle_utilization_percent: {
+          description: 'Below this utilisation (all devices) the GPU counts as idle.',
+          type: 'number',
+          minimum: 0,
+          maximum: 100,
+          default: 5
+        },
+        idle_warning_minutes: {
+          description: 'GPU mode on and the GPU idle this long: the user is warned that hours are burning, with a Disable GPU action.',
+          type: 'number',
+          minimum: 0.01,
+          maximum: 1440,
+          default: 15
+        },
+        exhaustion_grace_seconds: {
+          description: 'When the hours run out, the open page gets this long to save and switch to CPU mode itself before the sidecar switches. Not charged.',
+          type: 'number',
+          minimum: 0,
+          maximum: 600,
+          default: 60
+        },
+        quota: {
+          description: 'GPU hours each user may spend per period. CPU mode is never metered.',
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            hours: {
+              description: 'GPU hours per period (before grants).',
+              type: 'number',
+              minimum: 0,
+              maximum: 100000,
+              default: 10
+            },
+            period: {
+              description: '"total" (never resets), "week", "day", or "rolling:<N>h" (the last N whole hours, 1 to 8760).',
+              type: 'string',
+              pattern: '^(total|week|day|rolling:[0-9]+h)$',
+              default: 'week'
+            },
+            period_anchor: {
+              description: 'An instant where a day or week period starts (ISO 8601 with offset), e.g. "2026-01-05T00:00:00+01:00" for Mondays at midnight in Paris.',
+              type: 'string',
+              minLength: 10,
+              default: '2026-01-05T00:00:00Z'
+            },
+            warn_minutes: {
+              description: 'Staged warnings: the user is told when this many minutes are left.',
+              type: 'array',
+              items: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
+              maxItems: 10,
+              default: [60, 15]
+            }
+          }
+        },
+        profiles: {
+          description: 'GPU profiles the user can choose from when more than one is listed. weight: hours charged per hour of use (0.5 for half a GPU). devices: CUDA_VISIBLE_DEVICES value for this profile (empty: all GPUs).',
+          type: 'array',
+          maxItems: 16,
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'weight'],
+            properties: {
+              name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,31}$' },
+              label: { type: 'string', minLength: 1, maxLength: 80 },
+              weight: { type: 'number', exclusiveMinimum: 0, maximum: 64 },
+              devices: { type: 'string', maxLength: 200 }
+            }
+          }
+        }
+      }
+    },
     operator: {
       description: 'Operator access (grants, metrics).',
       type: 'object',
@@ -141,7 +246,30 @@ export interface WorkspaceConfig {
     max_body_bytes: number;
     identity_cache_seconds: number;
   };
+  gpu: {
+    backend: 'local';
+    nvidia_smi: string;
+    tick_seconds: number;
+    utilization_poll_seconds: number;
+    idle_utilization_percent: number;
+    idle_warning_minutes: number;
+    exhaustion_grace_seconds: number;
+    quota: {
+      hours: number;
+      period: string;
+      period_anchor: string;
+      warn_minutes: number[];
+    };
+    profiles: GpuProfileConfig[];
+  };
   operator: {
     token?: string;
   };
+}
+
+export interface GpuProfileConfig {
+  name: string;
+  label?: string;
+  weight: number;
+  devices?: string;
 }

@@ -6,6 +6,9 @@ import { createApi, API_PATH } from './api';
 import { JupyterAuthenticator } from './auth';
 import { WorkspaceConfig } from './configSchema';
 import { StartupError } from './errors';
+import { ledgerPath, openDatabase } from './db';
+import { GpuService } from './gpu';
+import { Ledger } from './ledger';
 import { createLogger, Logger } from './log';
 import { JupyterProxy } from './proxy';
 import { ensureSecret, prepareStateDir, StateLayout } from './stateDir';
@@ -26,6 +29,7 @@ export interface RunningWorkspace {
   port: number;
   state: StateLayout;
   supervisor: JupyterSupervisor;
+  gpu: GpuService;
   close(): Promise<void>;
 }
 
@@ -100,11 +104,23 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
     log: log.child('supervisor')
   });
+  const db = openDatabase(ledgerPath(state.root));
+  const ledger = new Ledger(db);
+  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'));
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
   const auth = new JupyterAuthenticator(state.socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter);
   const apiPrefix = `${base}${API_PATH}`;
-  const api = createApi({ prefix: apiPrefix, supervisor, auth, maxBodyBytes: config.api.max_body_bytes, log: log.child('api') });
+  const api = createApi({
+    prefix: apiPrefix,
+    supervisor,
+    auth,
+    gpu,
+    ledger,
+    operatorToken: config.operator.token,
+    maxBodyBytes: config.api.max_body_bytes,
+    log: log.child('api')
+  });
   const proxy = new JupyterProxy({ socketPath: state.socketPath, waitForJupyter, log: log.child('proxy') });
 
   const isApi = (url: string | undefined): boolean =>
@@ -132,20 +148,32 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     }
   });
 
-  const port = await listen(server, options.port, config.listen_host);
+  let port: number;
+  try {
+    port = await listen(server, options.port, config.listen_host);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const close = async (): Promise<void> => {
     server.close();
     server.closeAllConnections();
+    gpu.stop();
     await supervisor.stop();
     proxy.close();
+    db.close();
   };
   try {
+    // The GPU mode decides Jupyter's environment, so it is restored before the first start.
+    await gpu.init();
     await supervisor.start();
   } catch (err) {
+    gpu.stop();
     server.close();
     proxy.close();
+    db.close();
     throw err;
   }
   const url = `http://127.0.0.1:${port}${base}lab?token=${token}`;
-  return { url, token, port, state, supervisor, close };
+  return { url, token, port, state, supervisor, gpu, close };
 }

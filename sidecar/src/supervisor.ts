@@ -73,6 +73,8 @@ export class JupyterSupervisor extends EventEmitter {
   private stderrTail: string[] = [];
   private busy: Promise<void> | null = null;
   private shuttingDown = false;
+  /** Variables laid over the base environment at the next start (GPU visibility). */
+  private envOverlay: Record<string, string> = {};
 
   constructor(private readonly options: SupervisorOptions) {
     super();
@@ -116,6 +118,16 @@ export class JupyterSupervisor extends EventEmitter {
       };
       this.on('state', onState);
     });
+  }
+
+  /** Sets variables for Jupyter's next start; a restart makes every kernel and terminal see them. */
+  setEnvOverlay(overlay: Record<string, string>): void {
+    this.envOverlay = { ...overlay };
+  }
+
+  /** True while a start, stop or restart is running. */
+  get isBusy(): boolean {
+    return this.busy !== null;
   }
 
   /** First start. Throws StartupError with what to do when Jupyter cannot start. */
@@ -208,7 +220,7 @@ export class JupyterSupervisor extends EventEmitter {
     const argv = usePdeathsig ? ['--pdeathsig', 'SIGTERM', '--', program, ...this.args()] : this.args();
     const child = spawn(file, argv, {
       cwd: o.home,
-      env: { ...o.env, JUPYTER_TOKEN: o.token },
+      env: { ...o.env, ...this.envOverlay, JUPYTER_TOKEN: o.token },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true
     });

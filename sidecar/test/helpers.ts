@@ -136,6 +136,11 @@ export interface SidecarOptions {
   /** Extra CLI arguments, e.g. ['--base-url', '/user/alice/']. */
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * Reuse these home and state folders (e.g. to start a sidecar again on the
+   * state a stopped one left). The caller owns them: stop() leaves them in place.
+   */
+  dirs?: TempDirs;
 }
 
 export interface Sidecar {
@@ -157,7 +162,7 @@ export interface Sidecar {
   apiUrl(route: string): string;
   /** Sends a signal and waits for the exit; null if it did not exit in time. */
   signalAndWait(sig: NodeJS.Signals, timeoutMs: number): Promise<ExitResult | null>;
-  /** SIGTERM, then SIGKILL if needed, then removes the temp dirs. Safe to call twice. */
+  /** SIGTERM, then SIGKILL if needed, then removes the temp dirs (unless passed in). Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -170,7 +175,7 @@ const TEST_TOKEN = 'test-token-0123456789abcdef';
  */
 export async function startSidecar(options: SidecarOptions = {}): Promise<Sidecar> {
   assertBuilt();
-  const dirs = makeTempDirs();
+  const dirs = options.dirs ?? makeTempDirs();
   const port = await freePort();
   const token = TEST_TOKEN;
   const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir, '--token', token];
@@ -214,7 +219,9 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
           await waitForExit(child, 5_000);
         }
       }
-      dirs.remove();
+      if (!options.dirs) {
+        dirs.remove();
+      }
     }
   };
 

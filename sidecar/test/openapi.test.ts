@@ -88,7 +88,9 @@ describe('openapi.yaml', () => {
     for (const [route, item] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         if (HTTP_METHODS.includes(method)) {
-          assert.ok(operation.responses?.['200'], `${method.toUpperCase()} ${route} has no 200 response`);
+          // 200, or 201 for an operation that creates something (POST quota/grants).
+          const success = Object.keys(operation.responses ?? {}).filter(code => /^2\d\d$/.test(code));
+          assert.ok(success.length, `${method.toUpperCase()} ${route} has no success (2xx) response`);
         }
       }
     }

@@ -1,0 +1,76 @@
+import { execFile } from 'node:child_process';
+
+export interface GpuDevice {
+  index: number;
+  uuid: string;
+  name: string;
+  memory_total_mib: number;
+  memory_used_mib: number;
+  utilization_percent: number;
+}
+
+export interface GpuProbe {
+  available: boolean;
+  /** Why GPU mode cannot be used, in words a user understands; null when available. */
+  reason: string | null;
+  devices: GpuDevice[];
+}
+
+const QUERY = 'index,uuid,name,memory.total,memory.used,utilization.gpu';
+
+const num = (s: string): number => {
+  const n = Number(s.trim());
+  return Number.isFinite(n) ? n : 0; // "[N/A]" on some boards: treat as unknown = 0
+};
+
+/** Parses `nvidia-smi --query-gpu=<QUERY> --format=csv,noheader,nounits`. */
+export function parseNvidiaSmi(csv: string): GpuDevice[] {
+  return csv
+    .split('\n')
+    .map(line => line.trim())
+    .filter(Boolean)
+    .map(line => {
+      const [index, uuid, name, total, used, util] = line.split(',').map(f => f.trim());
+      return {
+        index: num(index),
+        uuid,
+        name,
+        memory_total_mib: num(total),
+        memory_used_mib: num(used),
+        utilization_percent: num(util)
+      };
+    })
+    .filter(d => d.uuid !== undefined && d.name !== undefined);
+}
+
+/**
+ * Asks nvidia-smi which GPUs this machine has and how busy they are. The
+ * product never invents a GPU: no nvidia-smi, an error, or no device all
+ * mean GPU mode is unavailable, with the reason.
+ */
+export function probeGpus(nvidiaSmi: string, timeoutMs = 10_000): Promise<GpuProbe> {
+  return new Promise(resolve => {
+    execFile(
+      nvidiaSmi,
+      [`--query-gpu=${QUERY}`, '--format=csv,noheader,nounits'],
+      { timeout: timeoutMs, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          const reason =
+            code === 'ENOENT'
+              ? 'This machine has no NVIDIA GPU driver (nvidia-smi was not found).'
+              : `nvidia-smi failed: ${(stderr || stdout || err.message).trim().split('\n')[0]}`;
+          resolve({ available: false, reason, devices: [] });
+          return;
+        }
+        const devices = parseNvidiaSmi(stdout);
+        resolve(
+          devices.length
+            ? { available: true, reason: null, devices }
+            : { available: false, reason: 'nvidia-smi reports no GPU on this machine.', devices: [] }
+        );
+      }
+    );
+  });
+}
