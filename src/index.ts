@@ -1,6 +1,9 @@
 import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { corePlugin } from './plugins/core';
+import { gpuMeterPlugin } from './plugins/gpuMeter';
+import { gpuTogglePlugin } from './plugins/gpuToggle';
 import { refreshPlugin } from './plugins/refresh';
+import { restarterPlugin } from './plugins/restarter';
 import { statusItemPlugin } from './plugins/statusItem';
 
 export * from './tokens';
@@ -8,5 +11,12 @@ export { WorkspaceModel } from './model';
 export { WorkspaceRequester, WorkspaceRequestError } from './server';
 export { WorkspaceRestarter, SaveFailedError } from './restart';
 
-const plugins: JupyterFrontEndPlugin<unknown>[] = [corePlugin, statusItemPlugin, refreshPlugin];
+const plugins: JupyterFrontEndPlugin<unknown>[] = [
+  corePlugin,
+  restarterPlugin,
+  statusItemPlugin,
+  refreshPlugin,
+  gpuTogglePlugin,
+  gpuMeterPlugin
+];
 export default plugins;

@@ -1,6 +1,6 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
-import { ConnectionState, IWorkspaceModel, IWorkspaceRequester, IWorkspaceStatus } from './tokens';
+import { ConnectionState, IUsage, IWorkspaceModel, IWorkspaceRequester, IWorkspaceStatus } from './tokens';
 
 export interface IWorkspaceModelOptions {
   requester: IWorkspaceRequester;
@@ -25,6 +25,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   private _connection: ConnectionState = 'connecting';
   private _lastError: string | null = null;
   private _restarting = false;
+  private _statusReceivedAt = 0;
   private _changed = new Signal<IWorkspaceModel, void>(this);
   private _poll: Poll;
   private _isDisposed = false;
@@ -50,6 +51,10 @@ export class WorkspaceModel implements IWorkspaceModel {
     return this._connection;
   }
 
+  get statusReceivedAt(): number {
+    return this._statusReceivedAt;
+  }
+
   get lastError(): string | null {
     return this._lastError;
   }
@@ -67,15 +72,28 @@ export class WorkspaceModel implements IWorkspaceModel {
     await this._poll.tick;
   }
 
-  async restartServer(): Promise<void> {
+  restartServer(): Promise<void> {
+    return this.restartingCall('server/restart', {});
+  }
+
+  setGpuMode(enabled: boolean, profile?: string): Promise<void> {
+    return this.restartingCall('gpu', profile === undefined ? { enabled } : { enabled, profile });
+  }
+
+  /** A POST during which the Jupyter server restarts: the model says so until the sidecar answers. */
+  private async restartingCall(endpoint: string, body: unknown): Promise<void> {
     this._restarting = true;
     this.update({ connection: 'restarting', lastError: null });
     try {
-      await this.requester.request('server/restart', { method: 'POST', body: {} });
+      await this.requester.request(endpoint, { method: 'POST', body });
     } finally {
       this._restarting = false;
     }
     await this.fetchStatus().catch(() => undefined);
+  }
+
+  usage(): Promise<IUsage> {
+    return this.requester.request<IUsage>('usage');
   }
 
   dispose(): void {
@@ -91,6 +109,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   private async fetchStatus(): Promise<void> {
     try {
       const status = await this.requester.request<IWorkspaceStatus>('status');
+      this._statusReceivedAt = Date.now();
       const mismatch = status.version !== this.frontendVersion;
       this.update({
         status,

@@ -5,6 +5,62 @@ import { ISignal } from '@lumino/signaling';
 /** The Jupyter server's state as the sidecar's supervisor reports it. */
 export type JupyterServerState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'crashed';
 
+export interface IGpuDevice {
+  index: number;
+  uuid: string;
+  name: string;
+  memory_total_mib: number;
+  memory_used_mib: number;
+  utilization_percent: number;
+}
+
+export interface IGpuProfile {
+  name: string;
+  label: string;
+  weight: number;
+  devices: string | null;
+}
+
+export interface IGpuStatus {
+  available: boolean;
+  reason: string | null;
+  mode: 'on' | 'off' | 'switching';
+  target: 'on' | 'off' | null;
+  devices: IGpuDevice[];
+  profile: string | null;
+  profiles: IGpuProfile[];
+  idle_since: string | null;
+  idle_warning: boolean;
+  idle_warning_minutes: number;
+  exhausted_switch_at: string | null;
+}
+
+export interface IQuotaStatus {
+  allocation_seconds: number;
+  used_seconds: number;
+  remaining_seconds: number;
+  granted_seconds: number;
+  period: string;
+  window_start: string | null;
+  next_reset: string | null;
+  burn_rate: number;
+  warn_minutes: number[];
+}
+
+/** GET /gpu-workspace/api/v1/usage */
+export interface IUsage {
+  quota: IQuotaStatus;
+  sessions: Array<{
+    id: number;
+    profile: string;
+    weight: number;
+    started_at: string;
+    ended_at: string | null;
+    charged_seconds: number;
+  }>;
+  grants: Array<{ id: number; at: string; hours: number; reason: string; actor: string }>;
+}
+
 /** GET /gpu-workspace/api/v1/status */
 export interface IWorkspaceStatus {
   version: string;
@@ -18,6 +74,8 @@ export interface IWorkspaceStatus {
     last_exit: string | null;
   };
   user: { username: string; name: string };
+  gpu: IGpuStatus;
+  quota: IQuotaStatus;
 }
 
 /**
@@ -48,6 +106,12 @@ export interface IWorkspaceModel extends IDisposable {
   refresh(): Promise<void>;
   /** Asks the sidecar to restart the Jupyter server; resolves when it is back. */
   restartServer(): Promise<void>;
+  /** Switches GPU mode (the server restarts); resolves when it runs in the new mode. */
+  setGpuMode(enabled: boolean, profile?: string): Promise<void>;
+  /** Sessions and grants of the current period, for the usage panel. */
+  usage(): Promise<IUsage>;
+  /** When the current status arrived (ms since epoch), to count time down between polls. */
+  readonly statusReceivedAt: number;
   /** The request layer, for plugins that call endpoints of their own. */
   readonly requester: IWorkspaceRequester;
 }

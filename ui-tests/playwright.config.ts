@@ -1,21 +1,32 @@
 import { defineConfig } from '@playwright/test';
 
 export const PORT = Number(process.env.UI_TEST_PORT ?? 8899);
+export const GPU_PORT = Number(process.env.UI_TEST_GPU_PORT ?? 8898);
 export const TOKEN = process.env.UI_TEST_TOKEN ?? 'ui-test-token';
+
+const server = (variant: 'plain' | 'gpu', port: number) => ({
+  command: `bash start-workspace.sh ${variant}`,
+  url: `http://127.0.0.1:${port}/gpu-workspace/api/v1/health`,
+  timeout: 180_000,
+  reuseExistingServer: false,
+  stdout: 'pipe' as const,
+  stderr: 'pipe' as const,
+  env: { UI_TEST_PORT: String(port), UI_TEST_TOKEN: TOKEN }
+});
 
 /**
  * Galata against the real sidecar (which starts the real Jupyter server), in
- * Debian's Chromium. Playwright cannot download browsers here.
+ * Debian's Chromium. Playwright cannot download browsers here. Two workspaces:
+ * this machine as it is (no GPU), and one whose nvidia-smi is the test stand-in.
  */
 export default defineConfig({
   testDir: './tests',
-  timeout: 120_000,
+  timeout: 150_000,
   expect: { timeout: 30_000 },
   retries: 0,
   workers: 1,
   reporter: [['list']],
   use: {
-    baseURL: `http://127.0.0.1:${PORT}`,
     // Galata's REST helpers (temp folders, kernels) authenticate with the token; the
     // cookie + XSRF path a person takes is exercised by its own test.
     extraHTTPHeaders: { Authorization: `token ${TOKEN}` },
@@ -34,13 +45,9 @@ export default defineConfig({
       ]
     }
   },
-  webServer: {
-    command: 'bash start-workspace.sh',
-    url: `http://127.0.0.1:${PORT}/gpu-workspace/api/v1/health`,
-    timeout: 120_000,
-    reuseExistingServer: false,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    env: { UI_TEST_PORT: String(PORT), UI_TEST_TOKEN: TOKEN }
-  }
+  projects: [
+    { name: 'workspace', testMatch: 'workspace.spec.ts', use: { baseURL: `http://127.0.0.1:${PORT}` } },
+    { name: 'gpu', testMatch: 'gpu.spec.ts', use: { baseURL: `http://127.0.0.1:${GPU_PORT}` } }
+  ],
+  webServer: [server('plain', PORT), server('gpu', GPU_PORT)]
 });

@@ -1,21 +1,42 @@
 #!/usr/bin/env bash
 # Starts a throw-away workspace for the UI tests: a fresh home and state dir each run.
+#   bash start-workspace.sh           plain workspace (this machine: no GPU)
+#   bash start-workspace.sh gpu       a workspace whose nvidia-smi is the test stand-in
+#                                     (one fake H100), with a tiny quota and short ticks
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
 cd "$(dirname "$0")"
-rm -rf .run && mkdir -p .run/home .run/state .run/lab-workspaces
+variant=${1:-plain}
+run=".run-$variant"
+rm -rf "$run" && mkdir -p "$run/home" "$run/state" "$run/lab-workspaces"
 galata_dir=$(../.venv/bin/python -c 'import jupyterlab, pathlib; print(pathlib.Path(jupyterlab.__file__).parent / "galata")')
-cat > .run/config.json <<JSON
+gpu_config=''
+if [ "$variant" = gpu ]; then
+  mkdir -p "$run/fake-gpu"
+  printf '0, GPU-fake-0000, NVIDIA H100 80GB HBM3, 81559, 2048, 0\n' > "$run/fake-gpu/devices.csv"
+  export FAKE_GPU_STATE_DIR="$PWD/$run/fake-gpu"
+  gpu_config=$(cat <<JSON
+  ,"gpu": {
+    "nvidia_smi": "$(cd ../sidecar/test/fixtures/bin && pwd)/nvidia-smi",
+    "tick_seconds": 1,
+    "utilization_poll_seconds": 1,
+    "exhaustion_grace_seconds": 3,
+    "quota": { "hours": ${UI_TEST_GPU_HOURS:-0.025}, "period": "week", "warn_minutes": [1] }
+  }
+JSON
+)
+fi
+cat > "$run/config.json" <<JSON
 {
   "jupyter": {
     "extra_args": [
       "--LabServerApp.extra_labextensions_path=$galata_dir",
       "--LabApp.expose_app_in_browser=True",
-      "--LabApp.workspaces_dir=$PWD/.run/lab-workspaces"
+      "--LabApp.workspaces_dir=$PWD/$run/lab-workspaces"
     ]
-  }
+  }$gpu_config
 }
 JSON
-exec node ../sidecar/bin/gpu-workspace.js serve --config .run/config.json \
-  --port "${UI_TEST_PORT:-8899}" --home .run/home --state-dir .run/state --token "${UI_TEST_TOKEN:-ui-test-token}"
+exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \
+  --port "${UI_TEST_PORT:-8899}" --home "$run/home" --state-dir "$run/state" --token "${UI_TEST_TOKEN:-ui-test-token}"

@@ -1,8 +1,8 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { restartWithProgress, WorkspaceRestarter } from '../restart';
+import { IWorkspaceRestarter } from './restarter';
 import { IWorkspaceModel } from '../tokens';
 
 export const CommandIDs = {
@@ -17,17 +17,16 @@ export const refreshPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyterlab-gpu-workspace:refresh',
   description: 'The Refresh Workspace command and the Workspace menu.',
   autoStart: true,
-  requires: [IWorkspaceModel, IDocumentManager],
+  requires: [IWorkspaceModel, IWorkspaceRestarter],
   optional: [ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     model: IWorkspaceModel,
-    docManager: IDocumentManager,
+    restarter: WorkspaceRestarter,
     palette: ICommandPalette | null,
     translator: ITranslator | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_gpu_workspace');
-    const restarter = new WorkspaceRestarter(app, docManager, trans);
     app.commands.addCommand(CommandIDs.refresh, {
       label: trans.__('Refresh Workspace'),
       caption: trans.__('Save all documents, restart the Jupyter server and start fresh kernels. Files are not touched.'),

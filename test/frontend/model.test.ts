@@ -33,7 +33,31 @@ const status = (version: string, pid = 100, restarts = 0): IWorkspaceStatus => (
   version,
   api_version: 1,
   jupyter: { state: 'running', pid, started_at: '2026-11-22T00:00:00Z', restarts, crashes: 0, last_exit: null },
-  user: { username: 'alice', name: 'Alice' }
+  user: { username: 'alice', name: 'Alice' },
+  gpu: {
+    available: true,
+    reason: null,
+    mode: 'off',
+    target: null,
+    devices: [],
+    profile: null,
+    profiles: [{ name: 'gpu', label: 'GPU', weight: 1, devices: null }],
+    idle_since: null,
+    idle_warning: false,
+    idle_warning_minutes: 15,
+    exhausted_switch_at: null
+  },
+  quota: {
+    allocation_seconds: 36000,
+    used_seconds: 0,
+    remaining_seconds: 36000,
+    granted_seconds: 0,
+    period: 'week',
+    window_start: null,
+    next_reset: null,
+    burn_rate: 0,
+    warn_minutes: [60, 15]
+  }
 });
 
 const models: WorkspaceModel[] = [];
@@ -138,5 +162,32 @@ describe('WorkspaceModel', () => {
     assert.ok(count >= 2, `expected the poll to have run more than once, saw ${count}`);
     await new Promise(r => setTimeout(r, 100));
     assert.equal(sidecar.calls.length, count);
+  });
+
+  it('switches GPU mode with one POST, showing restarting until the sidecar answers', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.once('status', async () => status('1.2.3'));
+    let release: () => void = () => undefined;
+    sidecar.once('gpu', () => new Promise(resolve => (release = () => resolve({}))));
+    const on = status('1.2.3');
+    on.gpu.mode = 'on';
+    sidecar.always('status', async () => on);
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    const switching = model.setGpuMode(true, 'half');
+    assert.equal(model.connection, 'restarting');
+    release();
+    await switching;
+    assert.equal(model.status?.gpu.mode, 'on');
+    assert.deepEqual(sidecar.calls.find(c => c.endpoint === 'gpu'), { endpoint: 'gpu', method: 'POST', body: { enabled: true, profile: 'half' } });
+  });
+
+  it('remembers when the status arrived, so the meter can count down between polls', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('1.2.3'));
+    const before = Date.now();
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    assert.ok(model.statusReceivedAt >= before && model.statusReceivedAt <= Date.now());
   });
 });

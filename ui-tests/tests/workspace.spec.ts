@@ -26,6 +26,13 @@ test.describe('Workspace through the sidecar', () => {
     await expect(statusItem(page)).toHaveAttribute('title', /Jupyter server running/);
   });
 
+  test('on a machine without a GPU the top-bar toggle is disabled and says why', async ({ page }) => {
+    const button = page.locator('.jp-gpu-workspace-toggle-button');
+    await expect(button).toHaveText('Enable GPU');
+    await expect(button).toBeDisabled();
+    await expect(button).toHaveAttribute('title', /no NVIDIA GPU driver/);
+  });
+
   test('the Workspace menu offers Refresh Workspace, also in the command palette', async ({ page }) => {
     await page.menu.open('Workspace');
     await expect(page.locator('.lm-Menu-itemLabel', { hasText: 'Refresh Workspace' })).toBeVisible();

@@ -1,0 +1,316 @@
+import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { Dialog, ICommandPalette, IToolbarWidgetRegistry, Notification, showDialog } from '@jupyterlab/apputils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+import { formatDuration, formatWhen, remainingNow } from '../format';
+import { IUsage, IWorkspaceModel } from '../tokens';
+import { GpuCommandIDs } from './gpuToggle';
+
+const PLUGIN_ID = 'jupyterlab-gpu-workspace:gpu-meter';
+export const MeterCommandIDs = { usage: 'gpu-workspace:show-gpu-usage' } as const;
+
+type Placement = 'both' | 'top-bar' | 'status-bar';
+type WarningStyle = 'popup' | 'quiet';
+
+interface IMeterSettings {
+  placement: Placement;
+  warningStyle: WarningStyle;
+}
+
+/** The meter's words and colour from the model, computed once per render for both places. */
+function meterView(model: IWorkspaceModel, trans: TranslationBundle) {
+  const status = model.status;
+  if (!status) {
+    return null;
+  }
+  const q = status.quota;
+  const left = remainingNow(q.remaining_seconds, q.burn_rate, model.statusReceivedAt);
+  const minutesLeft = left / 60;
+  const warnAt = q.warn_minutes;
+  const level = left <= 0 ? 'empty' : warnAt.length && minutesLeft <= Math.min(...warnAt) ? 'critical' : warnAt.length && minutesLeft <= Math.max(...warnAt) ? 'low' : 'ok';
+  const burning = status.gpu.mode === 'on' && q.burn_rate > 0;
+  const forecast = burning && left > 0 ? formatWhen(Date.now() + (left / q.burn_rate) * 1000) : null;
+  return { status, left, level, burning, forecast, text: trans.__('GPU %1 left', formatDuration(left, trans)) };
+}
+
+class TopBarMeter extends Widget {
+  constructor(
+    private readonly model: IWorkspaceModel,
+    private readonly trans: TranslationBundle,
+    private readonly openUsage: () => void
+  ) {
+    super({ node: document.createElement('button') });
+    this.addClass('jp-gpu-workspace-meter');
+    this.addClass('jp-gpu-workspace-meter-topbar');
+    (this.node as HTMLButtonElement).type = 'button';
+    this.node.addEventListener('click', () => this.openUsage());
+  }
+
+  render(visible: boolean): void {
+    const view = meterView(this.model, this.trans);
+    this.setHidden(!visible || !view);
+    if (!view) {
+      return;
+    }
+    this.node.textContent = view.text;
+    this.node.dataset.level = view.level;
+    this.node.dataset.burning = String(view.burning);
+    const tip = view.burning
+      ? this.trans.__('GPU mode is on: hours are being charged. At this rate: empty %1. Click for usage.', view.forecast ?? '')
+      : this.trans.__('GPU hours left in this period. Click for usage.');
+    this.node.title = tip;
+    this.node.setAttribute('aria-label', `${view.text}. ${tip}`);
+  }
+}
+
+class StatusBarMeter extends Widget {
+  constructor(
+    private readonly model: IWorkspaceModel,
+    private readonly trans: TranslationBundle,
+    private readonly openUsage: () => void
+  ) {
+    super();
+    this.addClass('jp-gpu-workspace-meter');
+    this.addClass('jp-gpu-workspace-meter-statusbar');
+    this.node.tabIndex = 0;
+    this.node.setAttribute('role', 'button');
+    this.node.addEventListener('click', () => this.openUsage());
+    this.node.addEventListener('keydown', e => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.openUsage();
+      }
+    });
+  }
+
+  render(visible: boolean): void {
+    const view = meterView(this.model, this.trans);
+    this.setHidden(!visible || !view);
+    if (!view) {
+      return;
+    }
+    const gpu = view.status.gpu;
+    const parts = [view.text];
+    if (gpu.mode === 'on') {
+      const busiest = Math.max(0, ...gpu.devices.map(d => d.utilization_percent));
+      const used = gpu.devices.reduce((a, d) => a + d.memory_used_mib, 0) / 1024;
+      const total = gpu.devices.reduce((a, d) => a + d.memory_total_mib, 0) / 1024;
+      parts.unshift(this.trans.__('GPU on'));
+      parts.push(this.trans.__('%1% util', busiest), this.trans.__('%1/%2 GiB', used.toFixed(1), total.toFixed(0)));
+      if (view.forecast) {
+        parts.push(this.trans.__('empty %1', view.forecast));
+      }
+    } else if (gpu.mode === 'switching') {
+      parts.unshift(this.trans.__('GPU switching…'));
+    }
+    this.node.textContent = parts.join(' · ');
+    this.node.dataset.level = view.level;
+    this.node.dataset.burning = String(view.burning);
+    this.node.title = this.trans.__('GPU usage this period. Click for details.');
+  }
+}
+
+/** The usage panel: this period's sessions and grants, next reset, forecast. */
+class UsageBody extends Widget {
+  constructor(usage: IUsage, model: IWorkspaceModel, trans: TranslationBundle) {
+    super();
+    this.addClass('jp-gpu-workspace-usage');
+    const q = usage.quota;
+    const rows: Array<[string, string]> = [
+      [trans.__('Left'), formatDuration(q.remaining_seconds, trans)],
+      [trans.__('Used'), formatDuration(q.used_seconds, trans)],
+      [trans.__('Allocation'), formatDuration(q.allocation_seconds, trans)],
+      [trans.__('Of which granted'), formatDuration(q.granted_seconds, trans)],
+      [trans.__('Period'), q.period],
+      [trans.__('Next reset'), q.next_reset ? new Date(q.next_reset).toLocaleString() : trans.__('never')]
+    ];
+    if (model.status?.gpu.mode === 'on' && q.burn_rate > 0) {
+      rows.push([trans.__('At this rate'), trans.__('empty %1', formatWhen(Date.now() + (q.remaining_seconds / q.burn_rate) * 1000))]);
+    }
+    const summary = document.createElement('dl');
+    for (const [k, v] of rows) {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      summary.append(dt, dd);
+    }
+    this.node.append(summary);
+    this.node.append(this.table(trans.__('GPU sessions this period'), [trans.__('Started'), trans.__('Ended'), trans.__('Profile'), trans.__('Charged')],
+      usage.sessions.map(s => [
+        new Date(s.started_at).toLocaleString(),
+        s.ended_at ? new Date(s.ended_at).toLocaleString() : trans.__('running'),
+        s.weight === 1 ? s.profile : `${s.profile} (${s.weight}×)`,
+        formatDuration(s.charged_seconds, trans)
+      ]), trans.__('No GPU sessions yet in this period.')));
+    this.node.append(this.table(trans.__('Grants'), [trans.__('When'), trans.__('Hours'), trans.__('Reason')],
+      usage.grants.map(g => [new Date(g.at).toLocaleString(), String(g.hours), g.reason]), trans.__('No grants in this period.')));
+  }
+
+  private table(title: string, head: string[], rows: string[][], empty: string): HTMLElement {
+    const section = document.createElement('section');
+    const h = document.createElement('h3');
+    h.textContent = title;
+    section.append(h);
+    if (!rows.length) {
+      const p = document.createElement('p');
+      p.textContent = empty;
+      section.append(p);
+      return section;
+    }
+    const table = document.createElement('table');
+    const tr = table.createTHead().insertRow();
+    head.forEach(text => {
+      const th = document.createElement('th');
+      th.textContent = text;
+      tr.append(th);
+    });
+    const body = table.createTBody();
+    rows.forEach(r => {
+      const row = body.insertRow();
+      r.forEach(text => (row.insertCell().textContent = text));
+    });
+    section.append(table);
+    return section;
+  }
+}
+
+/**
+ * Warnings a user must not miss: staged hours-left warnings, the switch to CPU
+ * mode when hours run out (saving first), and an idle GPU burning hours.
+ */
+class QuotaWatcher {
+  private warned = new Set<number>();
+  private idleWarnedFor: string | null = null;
+  private exhaustionHandled = false;
+
+  constructor(
+    private readonly app: JupyterFrontEnd,
+    private readonly model: IWorkspaceModel,
+    private readonly trans: TranslationBundle,
+    private readonly settings: () => IMeterSettings
+  ) {}
+
+  check(): void {
+    const status = this.model.status;
+    if (!status) {
+      return;
+    }
+    const q = status.quota;
+    const left = remainingNow(q.remaining_seconds, q.burn_rate, this.model.statusReceivedAt);
+    const autoClose = this.settings().warningStyle === 'quiet' ? 0 : false;
+    if (status.gpu.mode === 'on') {
+      // Only the lowest threshold crossed is announced, once.
+      const crossed = q.warn_minutes.filter(m => left <= m * 60 && !this.warned.has(m));
+      if (crossed.length && left > 0) {
+        crossed.forEach(m => this.warned.add(m));
+        Notification.warning(this.trans.__('GPU hours are running low: %1 left in this period. Save your work.', formatDuration(left, this.trans)), {
+          autoClose,
+          actions: [{ label: this.trans.__('Disable GPU'), callback: () => void this.app.commands.execute(GpuCommandIDs.toggle, { enabled: false }) }]
+        });
+      }
+      if (left <= 0 && !this.exhaustionHandled) {
+        this.exhaustionHandled = true;
+        void this.switchOffExhausted();
+      }
+      if (status.gpu.idle_warning && status.gpu.idle_since !== this.idleWarnedFor) {
+        this.idleWarnedFor = status.gpu.idle_since;
+        Notification.warning(
+          this.trans.__(
+            'The GPU has been idle for %1 minutes while GPU mode is on: your GPU hours are burning. Disable GPU mode if you do not need it.',
+            status.gpu.idle_warning_minutes
+          ),
+          {
+            autoClose,
+            actions: [{ label: this.trans.__('Disable GPU'), callback: () => void this.app.commands.execute(GpuCommandIDs.toggle, { enabled: false }) }]
+          }
+        );
+      }
+    } else if (status.gpu.mode === 'off') {
+      this.exhaustionHandled = false;
+      if (left > 0) {
+        this.warned = new Set([...this.warned].filter(m => left <= m * 60));
+      }
+    }
+  }
+
+  /** At zero: save all, switch to CPU mode (no question asked), and say why. */
+  private async switchOffExhausted(): Promise<void> {
+    Notification.error(
+      this.trans.__('Your GPU hours for this period are used up. Your documents are being saved and the workspace switches to CPU mode.'),
+      { autoClose: false }
+    );
+    await this.app.commands.execute(GpuCommandIDs.toggle, { enabled: false, confirm: false });
+  }
+}
+
+export const gpuMeterPlugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The GPU-hours meter (top bar and status bar), the usage panel and the quota warnings.',
+  autoStart: true,
+  requires: [IWorkspaceModel],
+  optional: [IToolbarWidgetRegistry, IStatusBar, ISettingRegistry, ICommandPalette, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    model: IWorkspaceModel,
+    toolbarRegistry: IToolbarWidgetRegistry | null,
+    statusBar: IStatusBar | null,
+    settingRegistry: ISettingRegistry | null,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load('jupyterlab_gpu_workspace');
+    let settings: IMeterSettings = { placement: 'both', warningStyle: 'popup' };
+    const openUsage = (): void => void app.commands.execute(MeterCommandIDs.usage);
+
+    app.commands.addCommand(MeterCommandIDs.usage, {
+      label: trans.__('GPU Usage…'),
+      caption: trans.__('GPU hours left, sessions and grants this period'),
+      execute: async () => {
+        try {
+          const usage = await model.usage();
+          await showDialog({
+            title: trans.__('GPU usage'),
+            body: new UsageBody(usage, model, trans),
+            buttons: [Dialog.okButton({ label: trans.__('Close') })]
+          });
+        } catch (err) {
+          Notification.error(trans.__('GPU usage could not be loaded: %1', (err as Error).message));
+        }
+      }
+    });
+    palette?.addItem({ command: MeterCommandIDs.usage, category: trans.__('Workspace') });
+
+    const top = new TopBarMeter(model, trans, openUsage);
+    const bottom = new StatusBarMeter(model, trans, openUsage);
+    const watcher = new QuotaWatcher(app, model, trans, () => settings);
+    const render = (): void => {
+      top.render(settings.placement !== 'status-bar');
+      bottom.render(settings.placement !== 'top-bar');
+      watcher.check();
+    };
+    toolbarRegistry?.addFactory('TopBar', 'gpu-meter', () => top);
+    statusBar?.registerStatusItem(PLUGIN_ID, { item: bottom, align: 'left', rank: 110 });
+    model.changed.connect(render);
+    // Count down between polls while GPU time burns, so the meter never looks frozen.
+    window.setInterval(() => {
+      if (model.status?.quota.burn_rate) {
+        render();
+      }
+    }, 1000);
+    render();
+
+    if (settingRegistry) {
+      void Promise.all([app.restored, settingRegistry.load(PLUGIN_ID)]).then(([, loaded]) => {
+        const apply = (): void => {
+          settings = loaded.composite as unknown as IMeterSettings;
+          render();
+        };
+        loaded.changed.connect(apply);
+        apply();
+      });
+    }
+  }
+};

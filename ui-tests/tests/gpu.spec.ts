@@ -1,0 +1,83 @@
+import { expect, test } from '@jupyterlab/galata';
+import type { APIRequestContext, Page } from '@playwright/test';
+
+/*
+ * Runs against the workspace whose nvidia-smi is the test stand-in (one fake
+ * H100) with a tiny quota (0.025 h = 90 s), 1 s ticks and a 1-minute warning.
+ * The tests form one story, in order: switch on, watch it burn, run out.
+ */
+
+const API = '/gpu-workspace/api/v1';
+
+interface Status {
+  gpu: { mode: string; available: boolean };
+  quota: { allocation_seconds: number; used_seconds: number; remaining_seconds: number };
+}
+
+async function status(request: APIRequestContext): Promise<Status> {
+  const res = await request.get(`${API}/status`);
+  expect(res.status()).toBe(200);
+  return (await res.json()) as Status;
+}
+
+const toggle = (page: Page) => page.locator('.jp-gpu-workspace-toggle-button');
+const topMeter = (page: Page) => page.locator('.jp-gpu-workspace-meter-topbar');
+const statusMeter = (page: Page) => page.locator('.jp-gpu-workspace-meter-statusbar');
+const toast = (page: Page, text: string | RegExp) => page.locator('.Toastify__toast', { hasText: text });
+
+test.use({ mockConfig: false, mockState: false, mockUser: false });
+
+test.describe.serial('GPU mode with a small quota', () => {
+  test('Enable GPU saves the unsaved notebook, and its new kernel sees the GPU', async ({ page, request, tmpPath }) => {
+    const name = 'gpu.ipynb';
+    await page.notebook.createNew(name);
+    await page.notebook.setCell(0, 'code', "import os; print(repr(os.environ.get('CUDA_VISIBLE_DEVICES')))");
+    await page.notebook.runCell(0);
+    expect(await page.notebook.getCellTextOutput(0)).toEqual(["''\n"]);
+    // Unsaved: the switch must save it first.
+    await page.notebook.addCell('markdown', 'saved by the GPU switch');
+
+    await expect(toggle(page)).toHaveText('Enable GPU');
+    await toggle(page).click();
+    const dialog = page.locator('.jp-Dialog');
+    await expect(dialog).toContainText('kernels restart');
+    await dialog.locator('.jp-mod-accept').click();
+    await expect(toast(page, 'GPU mode is on')).toBeVisible({ timeout: 90_000 });
+
+    await expect(toggle(page)).toHaveText('Disable GPU');
+    expect((await status(request)).gpu.mode).toBe('on');
+    const saved = await request.get(`/api/contents/${tmpPath}/${name}?content=1`);
+    expect(JSON.stringify(await saved.json())).toContain('saved by the GPU switch');
+
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await page.notebook.runCell(0);
+    expect(await page.notebook.getCellTextOutput(0)).toEqual(["'0'\n"]);
+  });
+
+  test('the meter burns while GPU mode is on and warns when hours run low', async ({ page, request }) => {
+    await expect(topMeter(page)).toHaveAttribute('data-burning', 'true');
+    await expect(statusMeter(page)).toContainText('GPU on');
+    await expect(statusMeter(page)).toContainText('/80 GiB');
+    const before = (await status(request)).quota.used_seconds;
+    await expect.poll(async () => (await status(request)).quota.used_seconds, { timeout: 10_000 }).toBeGreaterThan(before + 1.5);
+    // 90 s allocation, warning at 1 minute left.
+    await expect(toast(page, 'running low')).toBeVisible({ timeout: 60_000 });
+    await expect(topMeter(page)).toHaveAttribute('data-level', /critical|empty/);
+  });
+
+  test('when the hours run out the workspace switches to CPU mode and says why', async ({ page, request }) => {
+    await expect(toast(page, 'used up')).toBeVisible({ timeout: 120_000 });
+    await expect.poll(async () => (await status(request)).gpu.mode, { timeout: 90_000 }).toBe('off');
+    const s = await status(request);
+    expect(s.quota.remaining_seconds).toBe(0);
+    expect(s.quota.used_seconds).toBeLessThanOrEqual(s.quota.allocation_seconds + 0.01);
+    await expect(toggle(page)).toHaveText('Enable GPU');
+    await expect(toggle(page)).toBeDisabled();
+    await expect(toggle(page)).toHaveAttribute('title', /No GPU hours left/);
+    await expect(topMeter(page)).toHaveText('GPU 0m left');
+    // Asking anyway is refused with the reason.
+    const res = await request.post(`${API}/gpu`, { data: { enabled: true } });
+    expect(res.status()).toBe(409);
+    expect((await res.json()).message).toMatch(/No GPU hours are left/);
+  });
+});
