@@ -140,25 +140,38 @@ export class JupyterSupervisor extends EventEmitter {
     if (this.busy) {
       return Promise.reject(conflict('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
     }
+    // A restart asked for while a crash restart is pending replaces it: never two servers on one socket.
+    this.cancelCrashRestart();
     return this.exclusive(async () => {
       this.options.log.info('restarting Jupyter', { reason });
       this.setState('restarting');
       await this.stopChild();
       this.restarts += 1;
-      await this.spawnAndWait('restarting');
+      try {
+        await this.spawnAndWait('restarting');
+      } catch (err) {
+        // The caller hears why; meanwhile the server comes back with back-off, as after a crash.
+        this.setState('crashed');
+        this.scheduleCrashRestart();
+        throw err;
+      }
     });
   }
 
   /** Graceful stop of Jupyter, its kernels and terminals; nothing is left running. */
   async stop(): Promise<void> {
     this.shuttingDown = true;
+    this.cancelCrashRestart();
+    // A stop must not wait behind a start that is stuck; it ends whatever is running.
+    await this.stopChild();
+    this.setState('stopped');
+  }
+
+  private cancelCrashRestart(): void {
     if (this.crashTimer) {
       clearTimeout(this.crashTimer);
       this.crashTimer = null;
     }
-    // A stop must not wait behind a start that is stuck; it ends whatever is running.
-    await this.stopChild();
-    this.setState('stopped');
   }
 
   private async exclusive(work: () => Promise<void>): Promise<void> {
@@ -328,7 +341,11 @@ export class JupyterSupervisor extends EventEmitter {
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.backoffMaxMs);
     this.crashTimer = setTimeout(() => {
       this.crashTimer = null;
-      this.exclusive(() => this.spawnAndWait())
+      this.exclusive(async () => {
+        if (this._state !== 'running' && !this.shuttingDown) {
+          await this.spawnAndWait();
+        }
+      })
         .then(() => (this.restarts += 1))
         .catch(err => {
           this.options.log.error('Jupyter restart after crash failed', { error: (err as Error).message });
