@@ -5,6 +5,8 @@ import { Logger } from './log';
 
 export interface JupyterProxyOptions {
   socketPath: string;
+  /** True while Jupyter runs: the hot path forwards at once, without a promise per request. */
+  isRunning: () => boolean;
   /** Resolves true when Jupyter is (back) up; requests wait on it during a restart. */
   waitForJupyter: () => Promise<boolean>;
   log: Logger;
@@ -62,6 +64,10 @@ export class JupyterProxy {
   }
 
   async web(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.options.isRunning()) {
+      this.proxy.web(req, res);
+      return;
+    }
     if (!(await this.options.waitForJupyter())) {
       res.setHeader('retry-after', '5');
       sendJson(res, 503, { message: UNAVAILABLE });

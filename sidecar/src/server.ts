@@ -121,7 +121,12 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     maxBodyBytes: config.api.max_body_bytes,
     log: log.child('api')
   });
-  const proxy = new JupyterProxy({ socketPath: state.socketPath, waitForJupyter, log: log.child('proxy') });
+  const proxy = new JupyterProxy({
+    socketPath: state.socketPath,
+    isRunning: () => supervisor.state === 'running',
+    waitForJupyter,
+    log: log.child('proxy')
+  });
 
   const isApi = (url: string | undefined): boolean =>
     !!url && (url === apiPrefix || url.startsWith(apiPrefix + '/') || url.startsWith(apiPrefix + '?'));
