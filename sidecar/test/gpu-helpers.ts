@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { GpuStatus, QuotaStatus } from '../src/gpu';
 import { execute, openWebSocket } from './kernel';
 import { fetchJson, JsonResponse, Sidecar, SIDECAR_DIR, startKernel, StatusBody, tokenHeader } from './helpers';
 
@@ -44,40 +45,9 @@ export function makeFakeGpu(utilization = 0): FakeGpu {
   return gpu;
 }
 
-export interface GpuDevice {
-  index: number;
-  uuid: string;
-  name: string;
-  memory_total_mib: number;
-  memory_used_mib: number;
-  utilization_percent: number;
-}
-
-export interface GpuStatus {
-  available: boolean;
-  reason: string | null;
-  mode: 'on' | 'off' | 'switching';
-  target: 'on' | 'off' | null;
-  devices: GpuDevice[];
-  profile: string | null;
-  profiles: { name: string; label: string; weight: number; devices: string | null }[];
-  idle_since: string | null;
-  idle_warning: boolean;
-  idle_warning_minutes: number;
-  exhausted_switch_at: string | null;
-}
-
-export interface QuotaStatus {
-  allocation_seconds: number;
-  used_seconds: number;
-  remaining_seconds: number;
-  granted_seconds: number;
-  period: string;
-  window_start: string | null;
-  next_reset: string | null;
-  burn_rate: number;
-  warn_minutes: number[];
-}
+// The wire types are the sidecar's own: a test that drifted from them would not compile.
+export type { GpuDevice } from '../src/gpuDetect';
+export type { GpuStatus, QuotaStatus } from '../src/gpu';
 
 export interface GpuStatusBody extends StatusBody {
   gpu: GpuStatus;
