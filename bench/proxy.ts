@@ -37,6 +37,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { descendantsOf, isAlive } from '../sidecar/src/processes';
 
 // ---------------------------------------------------------------- settings
 
@@ -105,48 +106,6 @@ interface Managed {
 }
 
 const managed: Managed[] = [];
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every live descendant of `root`; kernels live in sessions of their own, so process groups do not reach them. */
-function descendantsOf(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) {
-      continue;
-    }
-    const pid = Number(name);
-    const ppid = parentOf(pid);
-    if (ppid !== undefined) {
-      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-    }
-  }
-  const out: number[] = [];
-  const queue = [...(children.get(root) ?? [])];
-  while (queue.length) {
-    const pid = queue.shift() as number;
-    out.push(pid);
-    queue.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function kill(pid: number, sig: NodeJS.Signals): void {
   try {
