@@ -107,6 +107,37 @@ export class WorkspaceRestarter {
     }
   }
 
+  /**
+   * After a server restart this page did not ask for (a crash the sidecar
+   * recovered from, or a switch the sidecar forced): notebooks and consoles
+   * that lost their kernel get a fresh one of the kind they had.
+   * `known` maps each session context to the kernel it had before.
+   */
+  async recoverLostKernels(known: Map<ISessionContext, string>): Promise<IRestartResult> {
+    if (this.running) {
+      return { kernelsStarted: 0, kernelFailures: [] };
+    }
+    this.running = true;
+    try {
+      await this.app.serviceManager.sessions.refreshRunning().catch(() => undefined);
+      const lost: IKernelOwner[] = [];
+      for (const [sessionContext, kernelName] of known) {
+        const kernel = sessionContext.session?.kernel;
+        if (!sessionContext.isDisposed && (!kernel || kernel.isDisposed || kernel.status === 'dead')) {
+          lost.push({ sessionContext, kernelName });
+        }
+      }
+      return await this.restartKernels(lost);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** The kernel each open notebook or console has now. */
+  currentKernels(): Map<ISessionContext, string> {
+    return new Map(this.kernelOwners().map(o => [o.sessionContext, o.kernelName]));
+  }
+
   private kernelOwners(): IKernelOwner[] {
     const owners: IKernelOwner[] = [];
     const seen = new Set<ISessionContext>();

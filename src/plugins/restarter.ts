@@ -1,8 +1,10 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Token } from '@lumino/coreutils';
 import { WorkspaceRestarter } from '../restart';
+import { IWorkspaceModel } from '../tokens';
 
 export const IWorkspaceRestarter = new Token<WorkspaceRestarter>(
   'jupyterlab-gpu-workspace:IWorkspaceRestarter',
@@ -14,8 +16,58 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
   description: 'The save / restart / reconnect sequence shared by Refresh Workspace and GPU switches.',
   autoStart: true,
   provides: IWorkspaceRestarter,
-  requires: [IDocumentManager],
+  requires: [IDocumentManager, IWorkspaceModel],
   optional: [ITranslator],
-  activate: (app: JupyterFrontEnd, docManager: IDocumentManager, translator: ITranslator | null) =>
-    new WorkspaceRestarter(app, docManager, (translator ?? nullTranslator).load('jupyterlab_gpu_workspace'))
+  activate: (app: JupyterFrontEnd, docManager: IDocumentManager, model: IWorkspaceModel, translator: ITranslator | null) => {
+    const trans = (translator ?? nullTranslator).load('jupyterlab_gpu_workspace');
+    const restarter = new WorkspaceRestarter(app, docManager, trans);
+
+    // A server restart this page did not ask for (the sidecar brought a crashed server back, or
+    // forced CPU mode) would leave notebooks on "No Kernel": notice it and give them kernels again.
+    let lastPid: number | null = null;
+    let known = new Map<ISessionContext, string>();
+    let expected = false;
+    model.changed.connect(() => {
+      const jupyter = model.status?.jupyter;
+      if (model.connection === 'restarting' || restarter.isRunning) {
+        expected = true;
+        return;
+      }
+      if (!jupyter || jupyter.state !== 'running' || jupyter.pid === null) {
+        return;
+      }
+      if (lastPid !== null && jupyter.pid !== lastPid && !expected && known.size > 0) {
+        const lost = known;
+        known = new Map();
+        void restarter.recoverLostKernels(lost).then(result => {
+          remember();
+          const message = result.kernelsStarted
+            ? trans._n(
+                'The Jupyter server restarted (%2). Your files are safe; %1 notebook has a fresh kernel.',
+                'The Jupyter server restarted (%2). Your files are safe; %1 notebooks have fresh kernels.',
+                result.kernelsStarted,
+                jupyter.last_exit ?? trans.__('restarted by the workspace')
+              )
+            : trans.__('The Jupyter server restarted (%1). Your files are safe.', jupyter.last_exit ?? trans.__('restarted by the workspace'));
+          Notification.warning(message, { autoClose: 10_000 });
+        });
+      }
+      expected = false;
+      lastPid = jupyter.pid;
+    });
+    // Remember every kernel a notebook or console has had since the last restart. Entries are
+    // only added while a kernel runs, because by the time a crash is noticed its sessions are gone.
+    const remember = (): void => {
+      for (const [context, name] of restarter.currentKernels()) {
+        known.set(context, name);
+      }
+      for (const context of known.keys()) {
+        if (context.isDisposed) {
+          known.delete(context);
+        }
+      }
+    };
+    app.serviceManager.sessions.runningChanged.connect(remember);
+    return restarter;
+  }
 };

@@ -76,6 +76,28 @@ test.describe('Workspace through the sidecar', () => {
   });
 });
 
+test.describe('When the Jupyter server dies on its own', () => {
+  test('the sidecar brings it back and the open notebook gets a fresh kernel, with one calm notice', async ({ page, request }) => {
+    await page.notebook.createNew('crash.ipynb');
+    await page.notebook.setCell(0, 'code', 'x = 41');
+    await page.notebook.runCell(0);
+    const before = await serverStatus(request);
+
+    process.kill(before.jupyter.pid, 'SIGKILL');
+
+    await expect(page.locator('.Toastify__toast', { hasText: 'The Jupyter server restarted' })).toBeVisible({ timeout: 90_000 });
+    await expect(page.locator('.Toastify__toast', { hasText: 'Your files are safe' })).toBeVisible();
+    const after = await serverStatus(request);
+    expect(after.jupyter.pid).not.toBe(before.jupyter.pid);
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await expect(page.locator('.jp-NotebookPanel-toolbar .jp-Toolbar-kernelName')).not.toHaveText(/No Kernel/);
+    await page.notebook.addCell('code', "print('x' in globals())");
+    const last = (await page.notebook.getCellCount()) - 1;
+    await page.notebook.runCell(last);
+    expect(await page.notebook.getCellTextOutput(last)).toEqual(['False\n']);
+  });
+});
+
 test.describe('A person logged in with the token link (cookie and XSRF, no token header)', () => {
   test('sees the workspace connected and can refresh it', async ({ browser }) => {
     // A context of our own: no Authorization header, as in a real browser after the login link.
