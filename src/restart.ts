@@ -133,6 +133,17 @@ export class WorkspaceRestarter {
     }
   }
 
+  /** The session contexts of every open notebook and console. */
+  sessionContexts(): ISessionContext[] {
+    const contexts = new Set<ISessionContext>();
+    for (const widget of this.app.shell.widgets('main')) {
+      if (hasSessionContext(widget)) {
+        contexts.add(widget.sessionContext);
+      }
+    }
+    return [...contexts];
+  }
+
   /** The kernel each open notebook or console has now. */
   currentKernels(): Map<ISessionContext, string> {
     return new Map(this.kernelOwners().map(o => [o.sessionContext, o.kernelName]));

@@ -67,7 +67,20 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
         }
       }
     };
-    app.serviceManager.sessions.runningChanged.connect(remember);
+    // A new notebook's kernel arrives after its session shows up in the running list, so each
+    // session context is watched for kernel changes as soon as it is seen.
+    const watched = new WeakSet<ISessionContext>();
+    const watch = (): void => {
+      for (const context of restarter.sessionContexts()) {
+        if (!watched.has(context)) {
+          watched.add(context);
+          context.kernelChanged.connect(remember);
+        }
+      }
+      remember();
+    };
+    app.serviceManager.sessions.runningChanged.connect(watch);
+    model.changed.connect(watch);
     return restarter;
   }
 };
