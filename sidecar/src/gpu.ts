@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { GpuProfileConfig, WorkspaceConfig } from './configSchema';
 import { badRequest, WorkspaceError } from './errors';
 import { GpuDevice, GpuProbe, probeGpus } from './gpuDetect';
-import { Clock, Ledger, systemClock } from './ledger';
+import { Clock, Ledger, QuotaSummary, systemClock } from './ledger';
 import { Logger } from './log';
 import { parsePeriod, QuotaPeriod } from './quota';
 import { JupyterSupervisor } from './supervisor';
@@ -33,14 +33,7 @@ export interface GpuStatus {
   exhausted_switch_at: string | null;
 }
 
-export interface QuotaStatus {
-  allocation_seconds: number;
-  used_seconds: number;
-  remaining_seconds: number;
-  granted_seconds: number;
-  period: string;
-  window_start: string | null;
-  next_reset: string | null;
+export interface QuotaStatus extends QuotaSummary {
   /** GPU seconds charged per second right now (the profile's weight while on, else 0). */
   burn_rate: number;
   warn_minutes: number[];

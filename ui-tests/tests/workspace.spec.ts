@@ -1,5 +1,5 @@
 import { expect, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Page } from '@playwright/test';
+import type { APIRequestContext, Browser, BrowserContext, Page } from '@playwright/test';
 import { PORT, TOKEN } from '../playwright.config';
 
 const API = '/gpu-workspace/api/v1';
@@ -16,6 +16,19 @@ async function serverStatus(request: APIRequestContext): Promise<Status> {
 }
 
 const statusItem = (page: Page) => page.locator('.jp-gpu-workspace-status');
+
+/**
+ * A browser context of the test's own, logged in through the `?token=` link as a person is:
+ * no Authorization header and no Galata request routing, so cookie, XSRF and cut requests are real.
+ */
+async function openWithTokenLink(browser: Browser): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
+  const page = await context.newPage();
+  await page.goto(`/lab?token=${TOKEN}`);
+  await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 60_000 });
+  await expect(statusItem(page)).toHaveText('Workspace: connected');
+  return { context, page };
+}
 
 // Real server: Galata must not replace Jupyter's answers for these.
 test.use({ mockConfig: false, mockState: false, mockUser: false });
@@ -80,12 +93,8 @@ test.describe('When the Jupyter server dies on its own', () => {
   test('the sidecar brings it back and the open notebook gets a fresh kernel, with one calm notice', async ({ browser, request }) => {
     // A plain page, without Galata's in-browser request routing: requests cut by the crash must
     // reach JupyterLab itself, as they would for a person.
-    const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
-    const page = await context.newPage();
+    const { context, page } = await openWithTokenLink(browser);
     try {
-      await page.goto(`/lab?token=${TOKEN}`);
-      await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 60_000 });
-      await expect(statusItem(page)).toHaveText('Workspace: connected');
       await page.evaluate(() =>
         (window as unknown as { jupyterapp: { commands: { execute(id: string, args: object): Promise<unknown> } } }).jupyterapp.commands.execute(
           'notebook:create-new',
@@ -122,12 +131,8 @@ test.describe('When the Jupyter server dies on its own', () => {
 test.describe('A person logged in with the token link (cookie and XSRF, no token header)', () => {
   test('sees the workspace connected and can refresh it', async ({ browser }) => {
     // A context of our own: no Authorization header, as in a real browser after the login link.
-    const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
-    const page = await context.newPage();
+    const { context, page } = await openWithTokenLink(browser);
     try {
-      await page.goto(`/lab?token=${TOKEN}`);
-      await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 60_000 });
-      await expect(statusItem(page)).toHaveText('Workspace: connected');
       const cookies = await context.cookies();
       expect(cookies.map(c => c.name)).toContain('_xsrf');
 
