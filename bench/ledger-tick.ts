@@ -19,8 +19,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ledgerPath, openDatabase } from '../sidecar/src/db';
-import { Clock, Ledger } from '../sidecar/src/ledger';
+import { ledgerPath, openDatabase } from '../sidecar/src/quota/db';
+import { Clock, Ledger } from '../sidecar/src/quota/ledger';
 
 const TICKS = Number(process.env.BENCH_TICKS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);

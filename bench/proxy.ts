@@ -37,7 +37,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { descendantsOf, isAlive } from '../sidecar/src/processes';
+import { descendantsOf, isAlive } from '../sidecar/src/jupyter/processes';
 
 // ---------------------------------------------------------------- settings
 

@@ -1,0 +1,211 @@
+/**
+ * The GPU workspace API, version 1: the one definition of what travels
+ * between the JupyterLab extension, the sidecar and the tests. The sidecar's
+ * handlers are typed against these, the extension reads them, and
+ * `sidecar/openapi.yaml` documents them (a test checks the document against
+ * the sidecar's real router). Types only, plus a few constants: nothing here
+ * may pull in Node or browser code.
+ */
+
+/** Bumped only on breaking changes; the path segment /api/v1 follows it. */
+export const API_VERSION = 1;
+
+/** Where the API lives below the workspace's base URL (no leading or trailing slash). */
+export const API_PATH = 'gpu-workspace/api/v1';
+
+/** Every `code` an error body may carry; the status says how bad, the code says what. */
+export const ERROR_CODES = [
+  'bad_request',
+  'bad_json',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'method_not_allowed',
+  'too_large',
+  /** Another GPU switch or server restart is under way. */
+  'busy',
+  /** The sidecar is shutting down. */
+  'stopping',
+  /** A ledger state conflict (a session already open or none open). */
+  'conflict',
+  'gpu_unavailable',
+  'quota_exhausted',
+  /** Jupyter is not running (restarting, crashed), so the request could not be served. */
+  'jupyter_unavailable',
+  /** Jupyter could not be started. */
+  'jupyter_failed',
+  'internal'
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** The body of every 4xx/5xx answer from the API. `message` is written to be shown to a user. */
+export interface ErrorBody {
+  message: string;
+  code: ErrorCode;
+}
+
+/** GET health (no auth): liveness of the sidecar itself, not of Jupyter. */
+export interface HealthResponse {
+  status: 'ok';
+}
+
+export type JupyterState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'crashed';
+
+export interface JupyterStatus {
+  state: JupyterState;
+  pid: number | null;
+  started_at: string | null;
+  /** Counts every successful start; a restart is complete once this grows and the state is "running". */
+  generation: number;
+  restarts: number;
+  crashes: number;
+  last_exit: string | null;
+  /** Why the last start or restart failed; null once one succeeds. */
+  last_error: string | null;
+}
+
+export interface GpuDevice {
+  index: number;
+  uuid: string;
+  name: string;
+  memory_total_mib: number;
+  memory_used_mib: number;
+  utilization_percent: number;
+}
+
+export interface GpuProfile {
+  name: string;
+  label: string;
+  /** GPU hours charged per hour in this profile (1 for a whole GPU, 0.5 for half). */
+  weight: number;
+  /** What CUDA_VISIBLE_DEVICES is set to; null: every GPU found. */
+  devices: string | null;
+}
+
+export type GpuMode = 'on' | 'off' | 'switching';
+
+/** Why the sidecar itself switched GPU mode (not a person). */
+export type GpuSwitchReason = 'user' | 'quota_exhausted';
+
+export interface GpuStatus {
+  available: boolean;
+  /** Why GPU mode is unavailable, in words for the user; null when available. */
+  reason: string | null;
+  mode: GpuMode;
+  /** The mode a switch under way goes to. */
+  target: 'on' | 'off' | null;
+  /** Who started the switch under way (or the last one). */
+  switch_reason: GpuSwitchReason | null;
+  /** Why the last switch failed; null after one succeeds. */
+  last_error: string | null;
+  devices: GpuDevice[];
+  profile: string | null;
+  profiles: GpuProfile[];
+  /** Since when every GPU has been under the idle threshold while GPU mode is on (ISO), else null. */
+  idle_since: string | null;
+  idle_warning: boolean;
+  idle_warning_minutes: number;
+  /** Why utilisation could not be read (nvidia-smi failing or hanging); null when it could. */
+  utilization_error: string | null;
+  /**
+   * Set when the hours ran out: the sidecar switches to CPU mode at this time (ISO).
+   * Open pages save their documents before then; a grant cancels it.
+   */
+  exhausted_switch_at: string | null;
+}
+
+export interface QuotaStatus {
+  allocation_seconds: number;
+  used_seconds: number;
+  /** Never negative. */
+  remaining_seconds: number;
+  granted_seconds: number;
+  /** "total", "day", "week" or "rolling:<N>h". */
+  period: string;
+  /** ISO time; null: the window has no start ("total"). */
+  window_start: string | null;
+  /** ISO time; null: the allocation never resets. */
+  next_reset: string | null;
+  /** GPU seconds charged per second right now (the profile's weight while metering, else 0). */
+  burn_rate: number;
+  /** Minutes-left thresholds at which the user is warned, largest first. */
+  warn_minutes: number[];
+}
+
+export interface UserInfo {
+  username: string;
+  name: string;
+}
+
+/** GET status */
+export interface StatusResponse {
+  version: string;
+  api_version: number;
+  jupyter: JupyterStatus;
+  user: UserInfo;
+  gpu: GpuStatus;
+  quota: QuotaStatus;
+}
+
+/** POST gpu */
+export interface GpuSwitchRequest {
+  enabled: boolean;
+  /** A profile name from `gpu.profiles`; default: the current or first profile. */
+  profile?: string;
+}
+
+/** 202 to POST gpu: the switch runs; `status` shows its progress and outcome. */
+export interface GpuSwitchAccepted {
+  gpu: GpuStatus;
+  quota: QuotaStatus;
+  jupyter: JupyterStatus;
+}
+
+/** 202 to POST server/restart: the restart runs; `status` shows its progress and outcome. */
+export interface RestartAccepted {
+  jupyter: JupyterStatus;
+}
+
+export interface UsageSession {
+  id: number;
+  profile: string;
+  weight: number;
+  started_at: string;
+  ended_at: string | null;
+  charged_seconds: number;
+}
+
+export interface UsageGrant {
+  id: number;
+  at: string;
+  hours: number;
+  reason: string;
+  actor: string;
+}
+
+/** GET usage: this period's GPU sessions and grants. */
+export interface UsageResponse {
+  quota: QuotaStatus;
+  sessions: UsageSession[];
+  grants: UsageGrant[];
+}
+
+/** POST quota/grants (operator token) */
+export interface GrantRequest {
+  hours: number;
+  reason: string;
+}
+
+export interface GrantRecord {
+  id: number;
+  hours: number;
+  reason: string;
+  actor: string;
+  granted_at_ms: number;
+}
+
+/** 201 to POST quota/grants */
+export interface GrantResponse {
+  grant: GrantRecord;
+  quota: QuotaStatus;
+}

@@ -1,0 +1,123 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv, { ErrorObject } from 'ajv';
+import { CONFIG_SCHEMA, WorkspaceConfig } from './schema';
+import { StartupError } from '../errors';
+import { parsePeriod } from '../quota/periods';
+
+/** Environment variables that override config keys: GPU_WORKSPACE__JUPYTER__START_TIMEOUT_SECONDS=30. */
+export const ENV_PREFIX = 'GPU_WORKSPACE__';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+const validate = ajv.compile<WorkspaceConfig>(CONFIG_SCHEMA);
+
+function keyOf(error: ErrorObject): string {
+  const base = error.instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');
+  if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    return base ? `${base}.${extra}` : extra;
+  }
+  return base || '(top level)';
+}
+
+function describe(error: ErrorObject): string {
+  if (error.keyword === 'additionalProperties') {
+    return 'is not a known key';
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+    return `must be one of ${allowed.map(v => JSON.stringify(v)).join(', ')}`;
+  }
+  return error.message ?? 'is invalid';
+}
+
+/** Turns ajv's errors into one line per key, naming the key and the reason. */
+export function formatConfigErrors(errors: ErrorObject[], source: string): string {
+  const lines = errors.map(e => `  - ${keyOf(e)}: ${describe(e)}`);
+  return `Invalid configuration in ${source}:\n${Array.from(new Set(lines)).join('\n')}`;
+}
+
+function parseFile(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new StartupError(`Cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const ext = path.extname(file).toLowerCase();
+    // YAML is a superset of JSON, but JSON.parse gives better messages for .json files.
+    // The YAML parser costs ~8 MB of resident memory for the sidecar's lifetime: load it only for YAML files.
+    const value: unknown = ext === '.json' ? JSON.parse(text) : (require('yaml') as typeof import('yaml')).parse(text);
+    return value ?? {};
+  } catch (err) {
+    throw new StartupError(`Config file ${file} is not valid ${path.extname(file) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+}
+
+function parseEnvValue(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function applyEnvOverrides(config: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined) {
+      continue;
+    }
+    const keys = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    let node = config;
+    for (const key of keys.slice(0, -1)) {
+      const next = node[key];
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+        node[key] = {};
+      }
+      node = node[key] as Record<string, unknown>;
+    }
+    node[keys[keys.length - 1]] = parseEnvValue(raw);
+  }
+}
+
+/**
+ * Loads the operator config: file (YAML or JSON), then environment overrides,
+ * then schema validation with defaults filled in. Any problem is a StartupError
+ * that names the key and the reason.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): WorkspaceConfig {
+  const raw = file ? parseFile(file) : {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new StartupError(`Invalid configuration in ${file}: the top level must be a mapping of keys to values.`);
+  }
+  const config = structuredClone(raw) as Record<string, unknown>;
+  applyEnvOverrides(config, env);
+  if (!validate(config)) {
+    throw new StartupError(formatConfigErrors(validate.errors ?? [], file ?? 'environment'));
+  }
+  const problems = semanticProblems(config);
+  if (problems.length) {
+    throw new StartupError(`Invalid configuration in ${file ?? 'environment'}:\n${problems.map(p => `  - ${p}`).join('\n')}`);
+  }
+  return config;
+}
+
+/** Rules a JSON schema cannot say well: dates that parse, names that are unique. */
+function semanticProblems(config: WorkspaceConfig): string[] {
+  const problems: string[] = [];
+  if (Number.isNaN(Date.parse(config.gpu.quota.period_anchor))) {
+    problems.push(`gpu.quota.period_anchor: "${config.gpu.quota.period_anchor}" is not an ISO 8601 date and time`);
+  }
+  try {
+    parsePeriod(config.gpu.quota.period);
+  } catch (err) {
+    problems.push(`gpu.quota.period: ${(err as Error).message}`);
+  }
+  const names = config.gpu.profiles.map(p => p.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) {
+    problems.push(`gpu.profiles: the name "${duplicate}" is used twice`);
+  }
+  return problems;
+}

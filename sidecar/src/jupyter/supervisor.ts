@@ -1,0 +1,408 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { conflict, StartupError } from '../errors';
+import { Logger } from '../log';
+import { descendantsOf, isAlive, signal } from './processes';
+import { requestOverSocket } from './unixHttp';
+
+export type JupyterState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'crashed';
+
+export interface SupervisorOptions {
+  /** Program and leading arguments, e.g. ['/venv/bin/jupyter', 'lab']. */
+  command: string[];
+  extraArgs: string[];
+  home: string;
+  socketPath: string;
+  cookieSecretFile: string;
+  token: string;
+  baseUrl: string;
+  /** Environment for Jupyter (and so for every kernel and terminal). */
+  env: NodeJS.ProcessEnv;
+  startTimeoutMs: number;
+  stopTimeoutMs: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  log: Logger;
+}
+
+export interface SupervisorStatus {
+  state: JupyterState;
+  pid: number | null;
+  started_at: string | null;
+  restarts: number;
+  crashes: number;
+  last_exit: string | null;
+}
+
+/** A Jupyter server running for this long is healthy again: the crash back-off starts over. */
+const STABLE_AFTER_MS = 60_000;
+const STDERR_TAIL_LINES = 30;
+
+const delay = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
+
+/** Whether `program` names an executable file, directly (from `cwd`) or through PATH, as exec would find it. */
+function findProgram(program: string, searchPath: string | undefined, cwd: string): boolean {
+  const candidates = program.includes('/')
+    ? [program.startsWith('/') ? program : `${cwd}/${program}`]
+    : (searchPath ?? '').split(':').filter(Boolean).map(dir => `${dir}/${program}`);
+  return candidates.some(file => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Starts, stops and restarts the Jupyter server on its private Unix socket,
+ * and brings it back with back-off when it dies on its own. One operation at
+ * a time: a second restart while one is running is refused (409).
+ */
+export class JupyterSupervisor extends EventEmitter {
+  private child: ChildProcess | null = null;
+  private _state: JupyterState = 'stopped';
+  private startedAt: Date | null = null;
+  private restarts = 0;
+  private crashes = 0;
+  private lastExit: string | null = null;
+  private backoffMs: number;
+  private crashTimer: NodeJS.Timeout | null = null;
+  private stderrTail: string[] = [];
+  private busy: Promise<void> | null = null;
+  private shuttingDown = false;
+  /** Variables laid over the base environment at the next start (GPU visibility). */
+  private envOverlay: Record<string, string> = {};
+
+  constructor(private readonly options: SupervisorOptions) {
+    super();
+    this.backoffMs = options.backoffInitialMs;
+  }
+
+  get state(): JupyterState {
+    return this._state;
+  }
+
+  status(): SupervisorStatus {
+    return {
+      state: this._state,
+      pid: this.child?.pid ?? null,
+      started_at: this.startedAt?.toISOString() ?? null,
+      restarts: this.restarts,
+      crashes: this.crashes,
+      last_exit: this.lastExit
+    };
+  }
+
+  /** Resolves true once Jupyter is running, false if it is not within `timeoutMs`. */
+  whenRunning(timeoutMs: number): Promise<boolean> {
+    if (this._state === 'running') {
+      return Promise.resolve(true);
+    }
+    if (timeoutMs <= 0 || this.shuttingDown) {
+      return Promise.resolve(false);
+    }
+    return new Promise(resolve => {
+      const onState = (state: JupyterState): void => {
+        if (state === 'running') {
+          finish(true);
+        }
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        this.off('state', onState);
+        resolve(ok);
+      };
+      this.on('state', onState);
+    });
+  }
+
+  /** Sets variables for Jupyter's next start; a restart makes every kernel and terminal see them. */
+  setEnvOverlay(overlay: Record<string, string>): void {
+    this.envOverlay = { ...overlay };
+  }
+
+  /** True while a start, stop or restart is running. */
+  get isBusy(): boolean {
+    return this.busy !== null;
+  }
+
+  /** First start. Throws StartupError with what to do when Jupyter cannot start. */
+  start(): Promise<void> {
+    return this.exclusive(() => this.spawnAndWait());
+  }
+
+  /** Stops Jupyter and restarts it; refuses while another start/stop/restart runs. */
+  restart(reason: string): Promise<void> {
+    if (this.busy) {
+      return Promise.reject(conflict('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
+    }
+    // A restart asked for while a crash restart is pending replaces it: never two servers on one socket.
+    this.cancelCrashRestart();
+    return this.exclusive(async () => {
+      this.options.log.info('restarting Jupyter', { reason });
+      this.setState('restarting');
+      await this.stopChild();
+      this.restarts += 1;
+      try {
+        await this.spawnAndWait('restarting');
+      } catch (err) {
+        // The caller hears why; meanwhile the server comes back with back-off, as after a crash.
+        this.setState('crashed');
+        this.scheduleCrashRestart();
+        throw err;
+      }
+    });
+  }
+
+  /** Graceful stop of Jupyter, its kernels and terminals; nothing is left running. */
+  async stop(): Promise<void> {
+    this.shuttingDown = true;
+    this.cancelCrashRestart();
+    // A stop must not wait behind a start that is stuck; it ends whatever is running.
+    await this.stopChild();
+    this.setState('stopped');
+  }
+
+  private cancelCrashRestart(): void {
+    if (this.crashTimer) {
+      clearTimeout(this.crashTimer);
+      this.crashTimer = null;
+    }
+  }
+
+  private async exclusive(work: () => Promise<void>): Promise<void> {
+    while (this.busy) {
+      await this.busy.catch(() => undefined);
+    }
+    const run = work();
+    this.busy = run;
+    try {
+      await run;
+    } finally {
+      this.busy = null;
+    }
+  }
+
+  private setState(state: JupyterState): void {
+    if (state !== this._state) {
+      this._state = state;
+      this.emit('state', state);
+    }
+  }
+
+  private args(): string[] {
+    const o = this.options;
+    const args = [
+      ...o.command.slice(1),
+      '--no-browser',
+      `--sock=${o.socketPath}`,
+      '--sock-mode=0600',
+      `--ServerApp.root_dir=${o.home}`,
+      `--ServerApp.base_url=${o.baseUrl}`,
+      `--ServerApp.cookie_secret_file=${o.cookieSecretFile}`,
+      // Jupyter is reachable only through the sidecar, which keeps the browser's Host header.
+      '--ServerApp.allow_remote_access=True',
+      '--ServerApp.trust_xheaders=True'
+    ];
+    if (process.getuid?.() === 0) {
+      args.push('--allow-root');
+    }
+    return [...args, ...o.extraArgs];
+  }
+
+  private async spawnAndWait(startingState: JupyterState = 'starting'): Promise<void> {
+    const o = this.options;
+    this.setState(startingState);
+    fs.rmSync(o.socketPath, { force: true });
+    this.stderrTail = [];
+    const [program] = o.command;
+    // setpriv --pdeathsig: if the sidecar itself is killed (even with SIGKILL), the
+    // kernel sends Jupyter SIGTERM, so no server is left behind without its front door.
+    const usePdeathsig = fs.existsSync('/usr/bin/setpriv');
+    // Through setpriv a missing program is setpriv's exit 127, not spawn's ENOENT: check it here.
+    if (usePdeathsig && !findProgram(program, o.env.PATH, o.home)) {
+      this.child = null;
+      this.setState('stopped');
+      throw new StartupError(this.explainFailure('error:ENOENT', program));
+    }
+    const file = usePdeathsig ? '/usr/bin/setpriv' : program;
+    const argv = usePdeathsig ? ['--pdeathsig', 'SIGTERM', '--', program, ...this.args()] : this.args();
+    const child = spawn(file, argv, {
+      cwd: o.home,
+      env: { ...o.env, ...this.envOverlay, JUPYTER_TOKEN: o.token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true
+    });
+    this.child = child;
+    const spawnError = new Promise<Error>(resolve => child.once('error', resolve));
+    const exited = new Promise<string>(resolve =>
+      child.once('exit', (code, sig) => resolve(sig ? `killed by ${sig}` : `exited with code ${code}`))
+    );
+    child.stdout?.on('data', (d: Buffer) => this.capture(d));
+    child.stderr?.on('data', (d: Buffer) => this.capture(d));
+    child.once('exit', (code, sig) => this.onExit(child, code, sig));
+
+    const deadline = Date.now() + o.startTimeoutMs;
+    const ready = this.pollReady(child, deadline);
+    const outcome = await Promise.race([
+      ready.then(ok => (ok ? 'ready' : 'timeout')),
+      spawnError.then(err => `error:${err.message}`),
+      exited.then(how => `exit:${how}`)
+    ]);
+    if (outcome === 'ready') {
+      this.startedAt = new Date();
+      this.setState('running');
+      o.log.info('Jupyter is running', { pid: child.pid, socket: o.socketPath });
+      return;
+    }
+    await this.killTree(child);
+    this.child = null;
+    this.setState('stopped');
+    throw new StartupError(this.explainFailure(outcome, program));
+  }
+
+  private explainFailure(outcome: string, program: string): string {
+    const tail = this.stderrTail.slice(-12).join('\n');
+    const output = tail ? `\nIts last output:\n${tail}` : '';
+    if (outcome.startsWith('error:') && outcome.includes('ENOENT')) {
+      return (
+        `Jupyter could not be started: the program "${program}" was not found.\n` +
+        'Install JupyterLab (the README\'s set-up command does), or set jupyter.command in the config file.'
+      );
+    }
+    if (outcome.startsWith('error:')) {
+      return `Jupyter could not be started: ${outcome.slice(6)}`;
+    }
+    if (outcome === 'timeout') {
+      return `Jupyter did not answer on its socket within ${this.options.startTimeoutMs / 1000} s (jupyter.start_timeout_seconds).${output}`;
+    }
+    return `Jupyter stopped during start-up (${outcome.slice(5)}).${output}`;
+  }
+
+  private capture(data: Buffer): void {
+    for (const line of data.toString('utf8').split('\n')) {
+      if (!line.trim()) {
+        continue;
+      }
+      this.stderrTail.push(line);
+      // Jupyter's own log lines carry the token in URLs; never copy them into our logs verbatim.
+      this.options.log.debug('jupyter', { line: line.replace(/token=[^&\s]+/g, 'token=…') });
+    }
+    if (this.stderrTail.length > STDERR_TAIL_LINES) {
+      this.stderrTail.splice(0, this.stderrTail.length - STDERR_TAIL_LINES);
+    }
+  }
+
+  private async pollReady(child: ChildProcess, deadline: number): Promise<boolean> {
+    const path = `${this.options.baseUrl}api`;
+    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+      try {
+        const res = await requestOverSocket(this.options.socketPath, { path, timeoutMs: 2000 });
+        if (res.status === 200) {
+          return true;
+        }
+      } catch {
+        // Not listening yet.
+      }
+      await delay(100);
+    }
+    return false;
+  }
+
+  private onExit(child: ChildProcess, code: number | null, sig: NodeJS.Signals | null): void {
+    if (child !== this.child) {
+      return;
+    }
+    this.lastExit = sig ? `killed by ${sig}` : `exited with code ${code}`;
+    this.child = null;
+    if (this._state !== 'running') {
+      return; // A stop or a failed start handles its own exit.
+    }
+    this.crashes += 1;
+    const ranMs = this.startedAt ? Date.now() - this.startedAt.getTime() : 0;
+    if (ranMs > STABLE_AFTER_MS) {
+      this.backoffMs = this.options.backoffInitialMs;
+    }
+    this.options.log.warn('Jupyter died; restarting', { how: this.lastExit, in_ms: this.backoffMs });
+    this.setState('crashed');
+    // Kernels of the dead server notice their parent is gone (ipykernel's parent poller) and exit.
+    this.scheduleCrashRestart();
+  }
+
+  private scheduleCrashRestart(): void {
+    if (this.shuttingDown) {
+      return;
+    }
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.options.backoffMaxMs);
+    this.crashTimer = setTimeout(() => {
+      this.crashTimer = null;
+      this.exclusive(async () => {
+        if (this._state !== 'running' && !this.shuttingDown) {
+          await this.spawnAndWait();
+        }
+      })
+        .then(() => (this.restarts += 1))
+        .catch(err => {
+          this.options.log.error('Jupyter restart after crash failed', { error: (err as Error).message });
+          this.setState('crashed');
+          this.scheduleCrashRestart();
+        });
+    }, wait);
+  }
+
+  private async stopChild(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this.child = null;
+      return;
+    }
+    this.setState(this._state === 'restarting' ? 'restarting' : 'stopping');
+    const o = this.options;
+    const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
+    const tree = descendantsOf(child.pid as number);
+    try {
+      // Jupyter's own shutdown ends kernels and terminals cleanly (their atexit handlers run).
+      await requestOverSocket(o.socketPath, {
+        method: 'POST',
+        path: `${o.baseUrl}api/shutdown`,
+        headers: { authorization: `token ${o.token}` },
+        timeoutMs: 3000
+      });
+    } catch {
+      signal(child.pid as number, 'SIGTERM');
+    }
+    const graceful = await Promise.race([exited.then(() => true), delay(o.stopTimeoutMs).then(() => false)]);
+    if (!graceful) {
+      o.log.warn('Jupyter did not stop in time; killing it', { pid: child.pid });
+    }
+    await this.killTree(child, tree);
+    this.child = null;
+  }
+
+  /** Ends the process group and every remembered descendant (kernels live in sessions of their own). */
+  private async killTree(child: ChildProcess, known: number[] = []): Promise<void> {
+    const pid = child.pid;
+    if (pid === undefined) {
+      return;
+    }
+    const tree = Array.from(new Set([...known, ...descendantsOf(pid)]));
+    const alive = (): number[] => [pid, ...tree].filter(isAlive);
+    if (alive().length === 0) {
+      return;
+    }
+    signal(-pid, 'SIGTERM');
+    tree.forEach(p => signal(p, 'SIGTERM'));
+    for (let i = 0; i < 30 && alive().length; i++) {
+      await delay(100);
+    }
+    for (const p of alive()) {
+      signal(p, 'SIGKILL');
+    }
+    signal(-pid, 'SIGKILL');
+  }
+}

@@ -1,0 +1,141 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createApi, API_PATH } from './http/api';
+import { JupyterAuthenticator } from './http/auth';
+import { WorkspaceConfig } from './config/schema';
+import { StartupError } from './errors';
+import { ledgerPath, openDatabase } from './quota/db';
+import { GpuService } from './gpu/service';
+import { Ledger } from './quota/ledger';
+import { createLogger, Logger } from './log';
+import { createFrontDoor, listen } from './http/frontDoor';
+import { JupyterProxy } from './http/proxy';
+import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
+import { JupyterSupervisor } from './jupyter/supervisor';
+
+export interface ServeOptions {
+  port: number;
+  home: string;
+  stateDir: string;
+  config: WorkspaceConfig;
+  token?: string;
+  logger?: Logger;
+}
+
+export interface RunningWorkspace {
+  url: string;
+  token: string;
+  port: number;
+  state: StateLayout;
+  supervisor: JupyterSupervisor;
+  gpu: GpuService;
+  close(): Promise<void>;
+}
+
+/** When run from the repository, use the project's own virtual environment's JupyterLab. */
+export function defaultJupyterCommand(): string[] {
+  const repoVenv = path.resolve(__dirname, '..', '..', '..', '.venv', 'bin', 'jupyter');
+  return fs.existsSync(repoVenv) ? [repoVenv, 'lab'] : ['jupyter', 'lab'];
+}
+
+/** Jupyter, kernels and terminals must not see the sidecar's own secrets. */
+function jupyterEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!k.startsWith('GPU_WORKSPACE_') && k !== 'JUPYTER_TOKEN') {
+      env[k] = v;
+    }
+  }
+  return env;
+}
+
+/**
+ * Starts the workspace: the front-door HTTP server first (so a taken port
+ * fails fast), then Jupyter on its private socket. Resolves once both run.
+ */
+export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
+  const { config } = options;
+  const log = options.logger ?? createLogger(config.log_level);
+  const home = path.resolve(options.home);
+  try {
+    fs.mkdirSync(home, { recursive: true });
+    if (!fs.statSync(home).isDirectory()) {
+      throw new Error('not a directory');
+    }
+  } catch (err) {
+    throw new StartupError(`Cannot use home folder ${home}: ${(err as Error).message}`);
+  }
+  const state = prepareStateDir(options.stateDir);
+  const token = options.token ?? ensureSecret(state.tokenFile);
+  const base = config.base_url;
+
+  const supervisor = new JupyterSupervisor({
+    command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
+    extraArgs: config.jupyter.extra_args,
+    home,
+    socketPath: state.socketPath,
+    cookieSecretFile: state.cookieSecretFile,
+    token,
+    baseUrl: base,
+    env: jupyterEnv(),
+    startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
+    stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
+    backoffInitialMs: config.jupyter.restart_backoff_initial_seconds * 1000,
+    backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
+    log: log.child('supervisor')
+  });
+  const db = openDatabase(ledgerPath(state.root));
+  const ledger = new Ledger(db);
+  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'));
+  const holdMs = config.jupyter.request_hold_seconds * 1000;
+  const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
+  const auth = new JupyterAuthenticator(state.socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter);
+  const apiPrefix = `${base}${API_PATH}`;
+  const api = createApi({
+    prefix: apiPrefix,
+    supervisor,
+    auth,
+    gpu,
+    ledger,
+    operatorToken: config.operator.token,
+    maxBodyBytes: config.api.max_body_bytes,
+    log: log.child('api')
+  });
+  const proxy = new JupyterProxy({
+    socketPath: state.socketPath,
+    isRunning: () => supervisor.state === 'running',
+    waitForJupyter,
+    log: log.child('proxy')
+  });
+
+  const server = createFrontDoor({ apiPrefix, api, proxy });
+
+  let port: number;
+  try {
+    port = await listen(server, options.port, config.listen_host);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const close = async (): Promise<void> => {
+    server.close();
+    server.closeAllConnections();
+    gpu.stop();
+    await supervisor.stop();
+    proxy.close();
+    db.close();
+  };
+  try {
+    // The GPU mode decides Jupyter's environment, so it is restored before the first start.
+    await gpu.init();
+    await supervisor.start();
+  } catch (err) {
+    gpu.stop();
+    server.close();
+    proxy.close();
+    db.close();
+    throw err;
+  }
+  const url = `http://127.0.0.1:${port}${base}lab?token=${token}`;
+  return { url, token, port, state, supervisor, gpu, close };
+}

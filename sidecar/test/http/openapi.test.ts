@@ -1,0 +1,98 @@
+/**
+ * sidecar/openapi.yaml is the API's contract: it describes exactly the routes
+ * and methods the sidecar serves, no more and no fewer.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { ROUTES } from '../../src/http/api';
+import { SIDECAR_DIR } from '../support/sidecar';
+
+const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+  components?: Record<string, Record<string, unknown>>;
+}
+
+const doc = parse(fs.readFileSync(path.join(SIDECAR_DIR, 'openapi.yaml'), 'utf8')) as OpenApiDocument;
+
+/** Route → sorted upper-case methods, as documented. */
+function documentedRoutes(): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [route, item] of Object.entries(doc.paths)) {
+    out[route] = Object.keys(item)
+      .filter(key => HTTP_METHODS.includes(key))
+      .map(m => m.toUpperCase())
+      .sort();
+  }
+  return out;
+}
+
+function servedRoutes(): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(ROUTES).map(([route, methods]) => [route, [...methods].sort()]));
+}
+
+/** Every "$ref" string anywhere in the document. */
+function refs(node: unknown, found: string[] = []): string[] {
+  if (Array.isArray(node)) {
+    node.forEach(n => refs(n, found));
+  } else if (node && typeof node === 'object') {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$ref' && typeof value === 'string') {
+        found.push(value);
+      } else {
+        refs(value, found);
+      }
+    }
+  }
+  return found;
+}
+
+describe('openapi.yaml', () => {
+  test('is an OpenAPI 3.1 document', () => {
+    assert.match(doc.openapi, /^3\.1\.\d+$/);
+  });
+
+  test('documents every route the sidecar serves, with the same methods', () => {
+    const documented = documentedRoutes();
+    for (const [route, methods] of Object.entries(servedRoutes())) {
+      assert.ok(route in documented, `ROUTES has ${route}, but openapi.yaml does not document it`);
+      assert.deepEqual(documented[route], methods, `methods of ${route}`);
+    }
+  });
+
+  test('documents no route the sidecar does not serve', () => {
+    const served = servedRoutes();
+    for (const [route, methods] of Object.entries(documentedRoutes())) {
+      assert.ok(route in served, `openapi.yaml documents ${route}, but ROUTES in src/api.ts has no such route`);
+      assert.deepEqual(methods, served[route], `methods of ${route}`);
+    }
+  });
+
+  test('resolves every $ref within the document', () => {
+    for (const ref of refs(doc)) {
+      assert.match(ref, /^#\//, `only local references are used: ${ref}`);
+      let node: unknown = doc;
+      for (const part of ref.slice(2).split('/')) {
+        node = (node as Record<string, unknown> | undefined)?.[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+      }
+      assert.ok(node !== undefined, `${ref} points at nothing`);
+    }
+  });
+
+  test('describes a success response for every operation', () => {
+    for (const [route, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        if (HTTP_METHODS.includes(method)) {
+          // 200, or 201 for an operation that creates something (POST quota/grants).
+          const success = Object.keys(operation.responses ?? {}).filter(code => /^2\d\d$/.test(code));
+          assert.ok(success.length, `${method.toUpperCase()} ${route} has no success (2xx) response`);
+        }
+      }
+    }
+  });
+});
