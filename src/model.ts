@@ -1,6 +1,7 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
-import { ConnectionState, IUsage, IWorkspaceModel, IWorkspaceRequester, IWorkspaceStatus } from './tokens';
+import type { GpuSwitchAccepted, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import { ConnectionState, IWorkspaceModel, IWorkspaceRequester } from './tokens';
 
 export interface IWorkspaceModelOptions {
   requester: IWorkspaceRequester;
@@ -9,7 +10,13 @@ export interface IWorkspaceModelOptions {
   pollIntervalMs?: number;
   /** Longest back-off between fetches while the sidecar does not answer. */
   pollMaxMs?: number;
+  /** How often the status is asked for while a restart or switch this page asked for runs. */
+  progressIntervalMs?: number;
+  /** How long a restart or switch may take before the page gives up waiting. */
+  progressTimeoutMs?: number;
 }
+
+const delay = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -21,7 +28,7 @@ const messageOf = (err: unknown): string => (err instanceof Error ? err.message 
 export class WorkspaceModel implements IWorkspaceModel {
   readonly requester: IWorkspaceRequester;
   readonly frontendVersion: string;
-  private _status: IWorkspaceStatus | null = null;
+  private _status: StatusResponse | null = null;
   private _connection: ConnectionState = 'connecting';
   private _lastError: string | null = null;
   private _restarting = false;
@@ -29,10 +36,14 @@ export class WorkspaceModel implements IWorkspaceModel {
   private _changed = new Signal<IWorkspaceModel, void>(this);
   private _poll: Poll;
   private _isDisposed = false;
+  private readonly _progressIntervalMs: number;
+  private readonly _progressTimeoutMs: number;
 
   constructor(options: IWorkspaceModelOptions) {
     this.requester = options.requester;
     this.frontendVersion = options.frontendVersion;
+    this._progressIntervalMs = options.progressIntervalMs ?? 500;
+    this._progressTimeoutMs = options.progressTimeoutMs ?? 300_000;
     const interval = options.pollIntervalMs ?? 10_000;
     this._poll = new Poll({
       auto: true,
@@ -43,7 +54,7 @@ export class WorkspaceModel implements IWorkspaceModel {
     });
   }
 
-  get status(): IWorkspaceStatus | null {
+  get status(): StatusResponse | null {
     return this._status;
   }
 
@@ -72,28 +83,81 @@ export class WorkspaceModel implements IWorkspaceModel {
     await this._poll.tick;
   }
 
+  /** Asks for a restart (202 at once), then follows it in the status until the new server runs. */
   restartServer(): Promise<void> {
-    return this.restartingCall('server/restart', {});
+    return this.duringRestart(async () => {
+      const accepted = await this.requester.request<RestartAccepted>('server/restart', { method: 'POST', body: {} });
+      const generation = accepted.jupyter.generation;
+      await this.waitForStatus(
+        s => s.jupyter.state === 'running' && s.jupyter.generation > generation,
+        s => (s.jupyter.state === 'crashed' && s.jupyter.generation === generation ? s.jupyter.last_error : null)
+      );
+    });
   }
 
+  /** Asks for a switch (202 at once, 200 when already in that mode), then follows it until it ends. */
   setGpuMode(enabled: boolean, profile?: string): Promise<void> {
-    return this.restartingCall('gpu', profile === undefined ? { enabled } : { enabled, profile });
+    return this.duringRestart(async () => {
+      const accepted = await this.requester.request<GpuSwitchAccepted>('gpu', {
+        method: 'POST',
+        body: profile === undefined ? { enabled } : { enabled, profile }
+      });
+      if (accepted.gpu.mode !== 'switching') {
+        return;
+      }
+      await this.waitForStatus(
+        s => s.gpu.mode !== 'switching' && s.jupyter.state === 'running' && s.gpu.last_error === null,
+        s => (s.gpu.mode !== 'switching' ? s.gpu.last_error : null)
+      );
+    });
   }
 
-  /** A POST during which the Jupyter server restarts: the model says so until the sidecar answers. */
-  private async restartingCall(endpoint: string, body: unknown): Promise<void> {
+  /** The model says "restarting" while `work` runs, and fetches the status after it. */
+  private async duringRestart(work: () => Promise<void>): Promise<void> {
     this._restarting = true;
     this.update({ connection: 'restarting', lastError: null });
     try {
-      await this.requester.request(endpoint, { method: 'POST', body });
+      await work();
     } finally {
       this._restarting = false;
     }
     await this.fetchStatus().catch(() => undefined);
   }
 
-  usage(): Promise<IUsage> {
-    return this.requester.request<IUsage>('usage');
+  /**
+   * Asks for the status until `done` holds; rejects with the sidecar's own
+   * words when `failed` returns them, or when it takes too long. Requests
+   * that fail meanwhile are expected (the server is restarting) and retried.
+   */
+  private async waitForStatus(done: (s: StatusResponse) => boolean, failed: (s: StatusResponse) => string | null): Promise<void> {
+    const deadline = Date.now() + this._progressTimeoutMs;
+    while (!this._isDisposed) {
+      let status: StatusResponse | null = null;
+      try {
+        status = await this.requester.request<StatusResponse>('status');
+      } catch {
+        // The server is restarting: expected, asked again below.
+      }
+      if (status) {
+        this._statusReceivedAt = Date.now();
+        this.update({ status, connection: 'restarting', lastError: null });
+        const failure = failed(status);
+        if (failure) {
+          throw new ProgressError(failure);
+        }
+        if (done(status)) {
+          return;
+        }
+      }
+      if (Date.now() >= deadline) {
+        throw new ProgressError(`The workspace did not come back within ${Math.round(this._progressTimeoutMs / 1000)} s.`);
+      }
+      await delay(this._progressIntervalMs);
+    }
+  }
+
+  usage(): Promise<UsageResponse> {
+    return this.requester.request<UsageResponse>('usage');
   }
 
   dispose(): void {
@@ -108,7 +172,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   /** One status fetch; a failure rejects so the poll backs off. */
   private async fetchStatus(): Promise<void> {
     try {
-      const status = await this.requester.request<IWorkspaceStatus>('status');
+      const status = await this.requester.request<StatusResponse>('status');
       this._statusReceivedAt = Date.now();
       const mismatch = status.version !== this.frontendVersion;
       this.update({
@@ -124,7 +188,7 @@ export class WorkspaceModel implements IWorkspaceModel {
     }
   }
 
-  private update(next: { status?: IWorkspaceStatus; connection: ConnectionState; lastError: string | null }): void {
+  private update(next: { status?: StatusResponse; connection: ConnectionState; lastError: string | null }): void {
     const statusChanged = next.status !== undefined && JSON.stringify(next.status) !== JSON.stringify(this._status);
     if (!statusChanged && next.connection === this._connection && next.lastError === this._lastError) {
       return;
@@ -135,5 +199,13 @@ export class WorkspaceModel implements IWorkspaceModel {
     this._connection = next.connection;
     this._lastError = next.lastError;
     this._changed.emit();
+  }
+}
+
+/** A restart or switch this page asked for ended badly; the message is the sidecar's, fit to show. */
+class ProgressError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProgressError';
   }
 }

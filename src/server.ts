@@ -1,9 +1,9 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import { API_PATH } from '@jupyterlab-gpu-workspace/api';
 import { IWorkspaceRequester } from './tokens';
 
-/** The sidecar API's path below Jupyter's base URL. */
-export const API_PATH = 'gpu-workspace/api/v1';
+export { API_PATH };
 
 /** A failed sidecar request; `message` is the sidecar's own JSON message, fit to show a user. */
 export class WorkspaceRequestError extends Error {

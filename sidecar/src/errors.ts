@@ -1,30 +1,33 @@
+import type { ErrorCode } from '@jupyterlab-gpu-workspace/api';
+
 /**
  * Typed errors that API handlers map to an HTTP status and a JSON message.
- * Components throw these; handlers never build status codes themselves.
+ * Components throw these; handlers never build status codes themselves. The
+ * codes are the wire contract's, so the frontend and the tests read the same.
  */
 export class WorkspaceError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly code: string
+    readonly code: ErrorCode
   ) {
     super(message);
     this.name = 'WorkspaceError';
   }
 }
 
-export const badRequest = (message: string): WorkspaceError =>
-  new WorkspaceError(400, message, 'bad_request');
-export const unauthorized = (message: string): WorkspaceError =>
-  new WorkspaceError(401, message, 'unauthorized');
-export const forbidden = (message: string): WorkspaceError =>
-  new WorkspaceError(403, message, 'forbidden');
-export const notFound = (message: string): WorkspaceError =>
-  new WorkspaceError(404, message, 'not_found');
-export const conflict = (message: string): WorkspaceError =>
-  new WorkspaceError(409, message, 'conflict');
-export const unavailable = (message: string): WorkspaceError =>
-  new WorkspaceError(503, message, 'unavailable');
+export const badRequest = (message: string): WorkspaceError => new WorkspaceError(400, message, 'bad_request');
+export const unauthorized = (message: string): WorkspaceError => new WorkspaceError(401, message, 'unauthorized');
+export const forbidden = (message: string): WorkspaceError => new WorkspaceError(403, message, 'forbidden');
+export const notFound = (message: string): WorkspaceError => new WorkspaceError(404, message, 'not_found');
+/** Another switch or restart is under way: try again once it ends. */
+export const busy = (message: string): WorkspaceError => new WorkspaceError(409, message, 'busy');
+/** The ledger's own state forbids it (a session already open, or none open). */
+export const conflict = (message: string): WorkspaceError => new WorkspaceError(409, message, 'conflict');
+/** The sidecar is shutting down: nothing new starts. */
+export const stopping = (): WorkspaceError =>
+  new WorkspaceError(503, 'The workspace service is shutting down.', 'stopping');
+export const jupyterUnavailable = (message: string): WorkspaceError => new WorkspaceError(503, message, 'jupyter_unavailable');
 
 /** A start-up problem the operator must fix; the CLI prints it and exits non-zero. */
 export class StartupError extends Error {

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { createApi, API_PATH } from './http/api';
+import { API_PATH } from '@jupyterlab-gpu-workspace/api';
+import { createApi } from './http/api';
 import { JupyterAuthenticator } from './http/auth';
 import { WorkspaceConfig } from './config/schema';
 import { StartupError } from './errors';
@@ -11,6 +13,7 @@ import { createLogger, Logger } from './log';
 import { createFrontDoor, listen } from './http/frontDoor';
 import { JupyterProxy } from './http/proxy';
 import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
+import { lockStateDir, StateLock } from './state/lock';
 import { JupyterSupervisor } from './jupyter/supervisor';
 
 export interface ServeOptions {
@@ -30,6 +33,14 @@ export interface RunningWorkspace {
   supervisor: JupyterSupervisor;
   gpu: GpuService;
   close(): Promise<void>;
+}
+
+/** The host to print in the URL: the address listened on, or this machine's name for a wildcard address. */
+export function urlHost(listenHost: string): string {
+  if (listenHost === '0.0.0.0' || listenHost === '::' || listenHost === '') {
+    return os.hostname();
+  }
+  return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
 }
 
 /** When run from the repository, use the project's own virtual environment's JupyterLab. */
@@ -66,6 +77,18 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     throw new StartupError(`Cannot use home folder ${home}: ${(err as Error).message}`);
   }
   const state = prepareStateDir(options.stateDir);
+  // Before anything touches the socket or the ledger: a second sidecar must not take over the first's.
+  const lock = lockStateDir(state.root);
+  try {
+    return await startLocked(options, log, home, state, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(options: ServeOptions, log: Logger, home: string, state: StateLayout, lock: StateLock): Promise<RunningWorkspace> {
+  const { config } = options;
   const token = options.token ?? ensureSecret(state.tokenFile);
   const base = config.base_url;
 
@@ -124,6 +147,7 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     await supervisor.stop();
     proxy.close();
     db.close();
+    lock.release();
   };
   try {
     // The GPU mode decides Jupyter's environment, so it is restored before the first start.
@@ -136,6 +160,6 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
     db.close();
     throw err;
   }
-  const url = `http://127.0.0.1:${port}${base}lab?token=${token}`;
+  const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   return { url, token, port, state, supervisor, gpu, close };
 }

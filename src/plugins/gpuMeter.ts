@@ -94,11 +94,12 @@ class StatusBarMeter extends Widget {
     const gpu = view.status.gpu;
     const parts = [view.text];
     if (gpu.mode === 'on') {
-      const busiest = Math.max(0, ...gpu.devices.map(d => d.utilization_percent));
+      const readings = gpu.devices.map(d => d.utilization_percent).filter((u): u is number => u !== null);
+      const util = gpu.utilization_error || !readings.length ? this.trans.__('util unknown') : this.trans.__('%1% util', Math.max(...readings));
       const used = gpu.devices.reduce((a, d) => a + d.memory_used_mib, 0) / 1024;
       const total = gpu.devices.reduce((a, d) => a + d.memory_total_mib, 0) / 1024;
       parts.unshift(this.trans.__('GPU on'));
-      parts.push(this.trans.__('%1% util', busiest), this.trans.__('%1/%2 GiB', used.toFixed(1), total.toFixed(0)));
+      parts.push(util, this.trans.__('%1/%2 GiB', used.toFixed(1), total.toFixed(0)));
       if (view.forecast) {
         parts.push(this.trans.__('empty %1', view.forecast));
       }
@@ -108,7 +109,9 @@ class StatusBarMeter extends Widget {
     this.node.textContent = parts.join(' · ');
     this.node.dataset.level = view.level;
     this.node.dataset.burning = String(view.burning);
-    this.node.title = this.trans.__('GPU usage this period. Click for details.');
+    this.node.title = gpu.utilization_error
+      ? this.trans.__('GPU usage this period. Click for details. GPU utilisation cannot be read: %1', gpu.utilization_error)
+      : this.trans.__('GPU usage this period. Click for details.');
   }
 }
 
@@ -178,13 +181,15 @@ class UsageBody extends Widget {
 }
 
 /**
- * Warnings a user must not miss: staged hours-left warnings, the switch to CPU
- * mode when hours run out (saving first), and an idle GPU burning hours.
+ * Warnings a user must not miss: staged hours-left warnings, the coming switch
+ * to CPU mode when hours run out (documents are saved before it), and an idle
+ * GPU burning hours. The switch itself is the sidecar's, made once for every
+ * open tab, whether or not one is open.
  */
 class QuotaWatcher {
   private warned = new Set<number>();
   private idleWarnedFor: string | null = null;
-  private exhaustionHandled = false;
+  private exhaustionAnnounced: string | null = null;
 
   constructor(
     private readonly app: JupyterFrontEnd,
@@ -211,10 +216,7 @@ class QuotaWatcher {
           actions: [{ label: this.trans.__('Disable GPU'), callback: () => void this.app.commands.execute(GpuCommandIDs.toggle, { enabled: false }) }]
         });
       }
-      if (left <= 0 && !this.exhaustionHandled) {
-        this.exhaustionHandled = true;
-        void this.switchOffExhausted();
-      }
+      this.watchExhaustion(status.gpu.exhausted_switch_at);
       if (status.gpu.idle_warning && status.gpu.idle_since !== this.idleWarnedFor) {
         this.idleWarnedFor = status.gpu.idle_since;
         Notification.warning(
@@ -229,20 +231,39 @@ class QuotaWatcher {
         );
       }
     } else if (status.gpu.mode === 'off') {
-      this.exhaustionHandled = false;
+      this.exhaustionAnnounced = null;
       if (left > 0) {
         this.warned = new Set([...this.warned].filter(m => left <= m * 60));
       }
     }
   }
 
-  /** At zero: save all, switch to CPU mode (no question asked), and say why. */
-  private async switchOffExhausted(): Promise<void> {
-    Notification.error(
-      this.trans.__('Your GPU hours for this period are used up. Your documents are being saved and the workspace switches to CPU mode.'),
-      { autoClose: false }
-    );
-    await this.app.commands.execute(GpuCommandIDs.toggle, { enabled: false, confirm: false });
+  /** The sidecar announced the switch to CPU mode: save everything now and say when it happens. */
+  private watchExhaustion(switchAt: string | null): void {
+    if (switchAt === this.exhaustionAnnounced) {
+      return;
+    }
+    const previous = this.exhaustionAnnounced;
+    this.exhaustionAnnounced = switchAt;
+    if (switchAt === null) {
+      if (previous !== null) {
+        Notification.success(this.trans.__('GPU hours were added: GPU mode stays on.'), { autoClose: 10_000 });
+      }
+      return;
+    }
+    const when = new Date(switchAt).toLocaleTimeString();
+    void this.app.commands
+      .execute('docmanager:save-all')
+      .then(
+        () => this.trans.__('Your GPU hours for this period are used up. Your documents were saved; the workspace switches to CPU mode at %1.', when),
+        (err: unknown) =>
+          this.trans.__(
+            'Your GPU hours for this period are used up; the workspace switches to CPU mode at %1. Saving your documents failed (%2): save them now.',
+            when,
+            err instanceof Error ? err.message : String(err)
+          )
+      )
+      .then(message => Notification.error(message, { autoClose: false }));
   }
 }
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { WorkspaceModel } from '../../src/model';
-import type { IWorkspaceRequester, IWorkspaceStatus } from '../../src/tokens';
+import type { StatusResponse } from '@jupyterlab-gpu-workspace/api';
+import type { IWorkspaceRequester } from '../../src/tokens';
 
 /** A scripted sidecar: each endpoint answers with the next queued reply (a value, or an error to throw). */
 class ScriptedSidecar implements IWorkspaceRequester {
@@ -29,22 +30,34 @@ class ScriptedSidecar implements IWorkspaceRequester {
   }
 }
 
-const status = (version: string, pid = 100, restarts = 0): IWorkspaceStatus => ({
+const status = (version: string, pid = 100, restarts = 0): StatusResponse => ({
   version,
   api_version: 1,
-  jupyter: { state: 'running', pid, started_at: '2026-11-22T00:00:00Z', restarts, crashes: 0, last_exit: null },
+  jupyter: {
+    state: 'running',
+    pid,
+    started_at: '2026-11-22T00:00:00Z',
+    generation: restarts + 1,
+    restarts,
+    crashes: 0,
+    last_exit: null,
+    last_error: null
+  },
   user: { username: 'alice', name: 'Alice' },
   gpu: {
     available: true,
     reason: null,
     mode: 'off',
     target: null,
+    switch_reason: null,
+    last_error: null,
     devices: [],
     profile: null,
     profiles: [{ name: 'gpu', label: 'GPU', weight: 1, devices: null }],
     idle_since: null,
     idle_warning: false,
     idle_warning_minutes: 15,
+    utilization_error: null,
     exhausted_switch_at: null
   },
   quota: {
@@ -63,7 +76,14 @@ const status = (version: string, pid = 100, restarts = 0): IWorkspaceStatus => (
 const models: WorkspaceModel[] = [];
 function makeModel(sidecar: ScriptedSidecar, frontendVersion = '1.2.3'): WorkspaceModel {
   // Short intervals: a disposed Poll does not cancel its pending timer, which would keep the test process alive.
-  const model = new WorkspaceModel({ requester: sidecar, frontendVersion, pollIntervalMs: 1_000, pollMaxMs: 2_000 });
+  const model = new WorkspaceModel({
+    requester: sidecar,
+    frontendVersion,
+    pollIntervalMs: 1_000,
+    pollMaxMs: 2_000,
+    progressIntervalMs: 5,
+    progressTimeoutMs: 2_000
+  });
   models.push(model);
   return model;
 }
@@ -119,23 +139,44 @@ describe('WorkspaceModel', () => {
     assert.equal(model.lastError, null);
   });
 
-  it('shows restarting while the server restarts, then the new server', async () => {
+  it('shows restarting while the server restarts, and waits for the new server, not the old one', async () => {
     const sidecar = new ScriptedSidecar();
     sidecar.once('status', async () => status('1.2.3', 100, 0));
-    let release: () => void = () => undefined;
-    sidecar.once('server/restart', () => new Promise(resolve => (release = () => resolve({}))));
+    const restarting = status('1.2.3', 100, 0);
+    restarting.jupyter.state = 'restarting';
+    restarting.jupyter.pid = null;
+    sidecar.once('server/restart', async () => ({ jupyter: restarting.jupyter }));
+    // While the restart runs the status still shows the old generation, then a failed request, then the new server.
+    sidecar.once('status', async () => restarting);
+    sidecar.once('status', async () => {
+      throw new Error('The workspace service cannot be reached: connection reset');
+    });
     sidecar.always('status', async () => status('1.2.3', 200, 1));
     const model = makeModel(sidecar);
     await nextChange(model);
     const restart = model.restartServer();
     assert.equal(model.connection, 'restarting');
-    release();
     await restart;
     assert.equal(model.connection, 'connected');
     assert.equal(model.status?.jupyter.pid, 200);
-    assert.equal(model.status?.jupyter.restarts, 1);
+    assert.equal(model.status?.jupyter.generation, 2);
     const post = sidecar.calls.find(c => c.endpoint === 'server/restart');
     assert.equal(post?.method, 'POST');
+  });
+
+  it('rejects with the sidecar\'s reason when the restart it accepted fails', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.once('status', async () => status('1.2.3', 100, 0));
+    const restarting = status('1.2.3', 100, 0);
+    restarting.jupyter.state = 'restarting';
+    sidecar.once('server/restart', async () => ({ jupyter: restarting.jupyter }));
+    const crashed = status('1.2.3', 100, 0);
+    crashed.jupyter.state = 'crashed';
+    crashed.jupyter.last_error = 'Jupyter did not answer on its socket within 120 s.';
+    sidecar.always('status', async () => crashed);
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    await assert.rejects(model.restartServer(), /did not answer on its socket/);
   });
 
   it('passes a refused restart on to the caller and does not stay stuck in restarting', async () => {
@@ -164,22 +205,39 @@ describe('WorkspaceModel', () => {
     assert.equal(sidecar.calls.length, count);
   });
 
-  it('switches GPU mode with one POST, showing restarting until the sidecar answers', async () => {
+  it('switches GPU mode with one POST, showing restarting until the status says the switch ended', async () => {
     const sidecar = new ScriptedSidecar();
     sidecar.once('status', async () => status('1.2.3'));
-    let release: () => void = () => undefined;
-    sidecar.once('gpu', () => new Promise(resolve => (release = () => resolve({}))));
-    const on = status('1.2.3');
+    const switching = status('1.2.3');
+    switching.gpu.mode = 'switching';
+    switching.gpu.target = 'on';
+    sidecar.once('gpu', async () => ({ gpu: switching.gpu, quota: switching.quota, jupyter: switching.jupyter }));
+    sidecar.once('status', async () => switching);
+    const on = status('1.2.3', 200, 1);
     on.gpu.mode = 'on';
     sidecar.always('status', async () => on);
     const model = makeModel(sidecar);
     await nextChange(model);
-    const switching = model.setGpuMode(true, 'half');
+    const pending = model.setGpuMode(true, 'half');
     assert.equal(model.connection, 'restarting');
-    release();
-    await switching;
+    await pending;
     assert.equal(model.status?.gpu.mode, 'on');
+    assert.equal(model.connection, 'connected');
     assert.deepEqual(sidecar.calls.find(c => c.endpoint === 'gpu'), { endpoint: 'gpu', method: 'POST', body: { enabled: true, profile: 'half' } });
+  });
+
+  it('rejects with the sidecar\'s reason when the switch it accepted fails', async () => {
+    const sidecar = new ScriptedSidecar();
+    sidecar.once('status', async () => status('1.2.3'));
+    const switching = status('1.2.3');
+    switching.gpu.mode = 'switching';
+    sidecar.once('gpu', async () => ({ gpu: switching.gpu, quota: switching.quota, jupyter: switching.jupyter }));
+    const failed = status('1.2.3', 200, 1);
+    failed.gpu.last_error = 'GPU mode could not be turned on: Jupyter stopped during start-up.';
+    sidecar.always('status', async () => failed);
+    const model = makeModel(sidecar);
+    await nextChange(model);
+    await assert.rejects(model.setGpuMode(true), /could not be turned on/);
   });
 
   it('remembers when the status arrived, so the meter can count down between polls', async () => {

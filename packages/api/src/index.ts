@@ -70,7 +70,8 @@ export interface GpuDevice {
   name: string;
   memory_total_mib: number;
   memory_used_mib: number;
-  utilization_percent: number;
+  /** null when the board does not report it ("[N/A]"). */
+  utilization_percent: number | null;
 }
 
 export interface GpuProfile {

@@ -8,8 +8,8 @@ import { ParseArgsConfig, parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
 import { Database, ledgerPath, openDatabase } from '../quota/db';
 import { StartupError, WorkspaceError } from '../errors';
-import { Ledger, QuotaPolicy, QuotaSummary, validateGrant } from '../quota/ledger';
-import { QuotaPeriod, parsePeriod } from '../quota/periods';
+import { Ledger, QuotaSummary, validateGrant } from '../quota/ledger';
+import { quotaPolicy } from '../quota/policy';
 
 const QUOTA_USAGE = 'usage: gpu-workspace quota grant --hours H --reason R --state-dir S | quota show --state-dir S [--config C] [--json]';
 
@@ -25,37 +25,6 @@ function operatorActor(): string {
     user = process.env.USER ?? `uid ${process.getuid?.() ?? 'unknown'}`;
   }
   return `operator-cli:${user}`;
-}
-
-/**
- * The quota policy from the operator config's `gpu.quota` section, read
- * defensively: without the section there is no allowance (0 hours, "total"),
- * so only grants count.
- */
-export function policyFromConfig(config: unknown): QuotaPolicy {
-  const gpu = (config as { gpu?: unknown } | null)?.gpu;
-  const quota = (gpu as { quota?: unknown } | null | undefined)?.quota as Record<string, unknown> | null | undefined;
-  if (typeof quota !== 'object' || quota === null) {
-    return { hours: 0, period: { kind: 'total' }, anchorMs: 0 };
-  }
-  const hours = quota.hours ?? 0;
-  if (typeof hours !== 'number' || !Number.isFinite(hours) || hours < 0) {
-    throw new StartupError(`Invalid configuration: gpu.quota.hours must be a number ≥ 0, not ${JSON.stringify(hours)}.`);
-  }
-  let period: QuotaPeriod;
-  try {
-    period = parsePeriod(String(quota.period ?? 'total'));
-  } catch (err) {
-    throw new StartupError(`Invalid configuration: gpu.quota.period: ${(err as Error).message}`);
-  }
-  const anchor = quota.period_anchor ?? 0;
-  const anchorMs = typeof anchor === 'number' ? anchor : typeof anchor === 'string' ? Date.parse(anchor) : NaN;
-  if (!Number.isFinite(anchorMs)) {
-    throw new StartupError(
-      `Invalid configuration: gpu.quota.period_anchor must be an ISO 8601 time with an offset, e.g. "2026-01-05T00:00:00+01:00", not ${JSON.stringify(anchor)}.`
-    );
-  }
-  return { hours, period, anchorMs };
 }
 
 function parse(args: string[], options: ParseArgsConfig['options']): Record<string, string | boolean | undefined> {
@@ -141,7 +110,7 @@ function show(args: string[]): void {
     json: { type: 'boolean', default: false }
   });
   const stateDir = requireStateDir(values['state-dir']);
-  const policy = policyFromConfig(loadConfig(typeof values.config === 'string' ? values.config : undefined));
+  const policy = quotaPolicy(loadConfig(typeof values.config === 'string' ? values.config : undefined).gpu.quota);
   const summary = withLedger(stateDir, ledger => ledger.summary(policy));
   process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, policy.hours));
 }

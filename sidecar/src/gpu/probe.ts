@@ -1,13 +1,5 @@
+import type { GpuDevice } from '@jupyterlab-gpu-workspace/api';
 import { execFile } from 'node:child_process';
-
-export interface GpuDevice {
-  index: number;
-  uuid: string;
-  name: string;
-  memory_total_mib: number;
-  memory_used_mib: number;
-  utilization_percent: number;
-}
 
 export interface GpuProbe {
   available: boolean;
@@ -18,9 +10,10 @@ export interface GpuProbe {
 
 const QUERY = 'index,uuid,name,memory.total,memory.used,utilization.gpu';
 
-const num = (s: string): number => {
-  const n = Number(s.trim());
-  return Number.isFinite(n) ? n : 0; // "[N/A]" on some boards: treat as unknown = 0
+const num = (s: string | undefined): number | null => {
+  const n = Number((s ?? '').trim());
+  // "[N/A]" on some boards: unknown, which is not the same as 0 (an idle GPU).
+  return (s ?? '').trim() !== '' && Number.isFinite(n) ? n : null;
 };
 
 /** Parses `nvidia-smi --query-gpu=<QUERY> --format=csv,noheader,nounits`. */
@@ -32,11 +25,11 @@ export function parseNvidiaSmi(csv: string): GpuDevice[] {
     .map(line => {
       const [index, uuid, name, total, used, util] = line.split(',').map(f => f.trim());
       return {
-        index: num(index),
+        index: num(index) ?? 0,
         uuid,
         name,
-        memory_total_mib: num(total),
-        memory_used_mib: num(used),
+        memory_total_mib: num(total) ?? 0,
+        memory_used_mib: num(used) ?? 0,
         utilization_percent: num(util)
       };
     })
@@ -53,14 +46,17 @@ export function probeGpus(nvidiaSmi: string, timeoutMs = 10_000): Promise<GpuPro
     execFile(
       nvidiaSmi,
       [`--query-gpu=${QUERY}`, '--format=csv,noheader,nounits'],
-      { timeout: timeoutMs, encoding: 'utf8' },
+      // SIGKILL: a hanging nvidia-smi (a wedged driver) may ignore SIGTERM.
+      { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' },
       (err, stdout, stderr) => {
         if (err) {
           const code = (err as NodeJS.ErrnoException).code;
           const reason =
             code === 'ENOENT'
               ? 'This machine has no NVIDIA GPU driver (nvidia-smi was not found).'
-              : `nvidia-smi failed: ${(stderr || stdout || err.message).trim().split('\n')[0]}`;
+              : err.killed
+                ? `nvidia-smi did not answer within ${timeoutMs / 1000} s.`
+                : `nvidia-smi failed: ${(stderr || stdout || err.message).trim().split('\n')[0]}`;
           resolve({ available: false, reason, devices: [] });
           return;
         }

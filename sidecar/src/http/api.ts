@@ -1,14 +1,21 @@
-import express, { NextFunction, Request, Response } from 'express';
+import type {
+  ErrorBody,
+  GpuSwitchAccepted,
+  GrantResponse,
+  HealthResponse,
+  RestartAccepted,
+  StatusResponse,
+  UsageResponse
+} from '@jupyterlab-gpu-workspace/api';
+import express, { NextFunction, Request, Response, Router } from 'express';
 import { timingSafeEqual } from 'node:crypto';
-import { JupyterAuthenticator, Caller } from './auth';
 import { badRequest, forbidden, notFound, WorkspaceError } from '../errors';
 import { GpuService } from '../gpu/service';
-import { Ledger } from '../quota/ledger';
-import { Logger } from '../log';
 import { JupyterSupervisor } from '../jupyter/supervisor';
+import { Logger } from '../log';
+import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
-
-export const API_PATH = 'gpu-workspace/api/v1';
+import { Caller, JupyterAuthenticator } from './auth';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -24,18 +31,9 @@ export interface ApiDeps {
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
 
-/** Known routes and their methods: the 404/405 answers and the OpenAPI test both read this. */
-export const ROUTES: Record<string, string[]> = {
-  '/health': ['GET'],
-  '/status': ['GET'],
-  '/server/restart': ['POST'],
-  '/gpu': ['POST'],
-  '/usage': ['GET'],
-  '/quota/grants': ['POST']
-};
-
 function sendError(res: Response, err: WorkspaceError): void {
-  res.status(err.status).json({ message: err.message, code: err.code });
+  const body: ErrorBody = { message: err.message, code: err.code };
+  res.status(err.status).json(body);
 }
 
 /** Requests that need no body must not smuggle one: anything but an empty JSON object is refused. */
@@ -75,16 +73,29 @@ function requireOperator(req: Request, operatorToken: string | undefined): void 
   }
 }
 
-/**
- * The sidecar's own API. Handlers are thin: authenticate, validate, call the
- * component, and map its typed error to a status and a JSON message.
- */
-export function createApi(deps: ApiDeps): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.use(express.json({ limit: deps.maxBodyBytes, type: ['application/json', 'text/plain'] }));
+/** The routes a router really serves, with their methods: the 405 answers and the OpenAPI test read this. */
+export function routesOf(router: Router): Map<string, string[]> {
+  const routes = new Map<string, string[]>();
+  for (const layer of router.stack) {
+    const route = layer.route as { path?: unknown; methods?: Record<string, boolean> } | undefined;
+    if (!route || typeof route.path !== 'string' || route.path.includes('*')) {
+      continue;
+    }
+    const methods = Object.keys(route.methods ?? {})
+      .filter(m => m !== '_all')
+      .map(m => m.toUpperCase());
+    routes.set(route.path, [...(routes.get(route.path) ?? []), ...methods]);
+  }
+  return routes;
+}
 
+/**
+ * The sidecar's own API router, mounted under the prefix. Handlers are thin:
+ * authenticate, validate, call the component, and map its typed error to a
+ * status and a JSON message. Long work (a restart, a GPU switch) answers 202
+ * at once; its progress and outcome are in `status`.
+ */
+export function createApiRouter(deps: ApiDeps): Router {
   const authed =
     (handler: Handler) =>
     async (req: Request, res: Response, next: NextFunction): Promise<void> => {
@@ -103,26 +114,28 @@ export function createApi(deps: ApiDeps): express.Express {
   });
 
   router.get('/health', (_req, res) => {
-    res.json({ status: 'ok' });
+    const body: HealthResponse = { status: 'ok' };
+    res.json(body);
   });
 
   router.get(
     '/status',
     authed((_req, res, caller) => {
-      res.json({
+      const body: StatusResponse = {
         version: VERSION,
         api_version: API_VERSION,
         jupyter: deps.supervisor.status(),
         user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username },
         gpu: deps.gpu.status(),
-        quota: deps.gpu.quota()
-      });
+        quota: deps.gpu.quotaStatus()
+      };
+      res.json(body);
     })
   );
 
   router.post(
     '/gpu',
-    authed(async (req, res, caller) => {
+    authed((req, res, caller) => {
       const body = objectBody(req, ['enabled', 'profile']);
       if (typeof body.enabled !== 'boolean') {
         throw badRequest('"enabled" must be true or false.');
@@ -130,33 +143,35 @@ export function createApi(deps: ApiDeps): express.Express {
       if (body.profile !== undefined && typeof body.profile !== 'string') {
         throw badRequest('"profile" must be the name of a GPU profile.');
       }
-      await deps.gpu.setMode(body.enabled, body.profile as string | undefined, caller.identity.username);
-      res.json({ gpu: deps.gpu.status(), quota: deps.gpu.quota() });
+      const { started } = deps.gpu.mode.requestSwitch(body.enabled, body.profile, caller.identity.username);
+      const answer: GpuSwitchAccepted = { gpu: deps.gpu.status(), quota: deps.gpu.quotaStatus(), jupyter: deps.supervisor.status() };
+      res.status(started ? 202 : 200).json(answer);
     })
   );
 
   router.get(
     '/usage',
     authed((_req, res) => {
-      const quota = deps.gpu.quota();
+      const quota = deps.gpu.quotaStatus();
       const since = quota.window_start === null ? null : Date.parse(quota.window_start);
-      const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-      res.json({
+      const iso = (ms: number): string => new Date(ms).toISOString();
+      const body: UsageResponse = {
         quota,
         sessions: deps.ledger.sessions(since).map(s => ({
           id: s.id,
           profile: s.profile,
           weight: s.weight,
           started_at: iso(s.started_at_ms),
-          ended_at: iso(s.ended_at_ms),
+          ended_at: s.ended_at_ms === null ? null : iso(s.ended_at_ms),
           charged_seconds: s.charged_seconds
         })),
         grants: deps.ledger.grants(since).map(g => ({ id: g.id, at: iso(g.granted_at_ms), hours: g.hours, reason: g.reason, actor: g.actor }))
-      });
+      };
+      res.json(body);
     })
   );
 
-  router.post('/quota/grants', async (req, res, next) => {
+  router.post('/quota/grants', (req, res, next) => {
     try {
       requireOperator(req, deps.operatorToken);
       const body = objectBody(req, ['hours', 'reason']);
@@ -166,9 +181,9 @@ export function createApi(deps: ApiDeps): express.Express {
       if (typeof body.reason !== 'string') {
         throw badRequest('"reason" must be a string saying why the hours are granted.');
       }
-      const grant = deps.ledger.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
-      deps.gpu.emit('changed');
-      res.status(201).json({ grant, quota: deps.gpu.quota() });
+      const grant = deps.gpu.quota.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
+      const answer: GrantResponse = { grant, quota: deps.gpu.quotaStatus() };
+      res.status(201).json(answer);
     } catch (err) {
       next(err);
     }
@@ -176,25 +191,36 @@ export function createApi(deps: ApiDeps): express.Express {
 
   router.post(
     '/server/restart',
-    authed(async (req, res, caller) => {
+    authed((req, res, caller) => {
       expectNoFields(req);
       deps.log.info('restart requested', { user: caller.identity.username });
-      await deps.supervisor.restart(`requested by ${caller.identity.username}`);
-      res.json({ jupyter: deps.supervisor.status() });
+      deps.supervisor.requestRestart(`requested by ${caller.identity.username}`);
+      const answer: RestartAccepted = { jupyter: deps.supervisor.status() };
+      res.status(202).json(answer);
     })
   );
 
+  const known = routesOf(router);
   router.all('/{*rest}', (req, res) => {
-    const allowed = ROUTES[req.path];
+    const allowed = known.get(req.path);
     if (allowed) {
       res.setHeader('allow', allowed.join(', '));
-      res.status(405).json({ message: `${req.method} is not allowed on ${req.path}; use ${allowed.join(' or ')}.`, code: 'method_not_allowed' });
+      const body: ErrorBody = { message: `${req.method} is not allowed on ${req.path}; use ${allowed.join(' or ')}.`, code: 'method_not_allowed' };
+      res.status(405).json(body);
       return;
     }
     sendError(res, notFound(`No such API route: ${req.method} ${req.path}`));
   });
+  return router;
+}
 
-  app.use(deps.prefix, router);
+/** The API as an express app: the router under its prefix, JSON bodies, and error mapping. */
+export function createApi(deps: ApiDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: deps.maxBodyBytes, type: ['application/json', 'text/plain'] }));
+  app.use(deps.prefix, createApiRouter(deps));
 
   // Error mapping: typed errors keep their status; body-parser errors become 4xx; anything else is a 500 without a stack.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -203,24 +229,21 @@ export function createApi(deps: ApiDeps): express.Express {
       return;
     }
     const e = err as { type?: string; status?: number; message?: string; limit?: number };
+    const reply = (status: number, body: ErrorBody): void => void res.status(status).json(body);
     if (e.type === 'entity.too.large') {
-      res.status(413).json({ message: `Request body is larger than ${e.limit} bytes.`, code: 'too_large' });
+      reply(413, { message: `Request body is larger than ${e.limit} bytes.`, code: 'too_large' });
       return;
     }
     if (e.type === 'entity.parse.failed') {
-      res.status(400).json({ message: `Malformed JSON in request body: ${e.message}`, code: 'bad_json' });
+      reply(400, { message: `Malformed JSON in request body: ${e.message}`, code: 'bad_json' });
       return;
     }
     if (e.status && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json({ message: e.message ?? 'Bad request', code: 'bad_request' });
-      return;
-    }
-    if (err instanceof Error && err.name === 'StartupError') {
-      res.status(503).json({ message: err.message, code: 'jupyter_failed' });
+      reply(e.status, { message: e.message ?? 'Bad request', code: 'bad_request' });
       return;
     }
     deps.log.error('unhandled API error', { error: String((err as Error)?.stack ?? err) });
-    res.status(500).json({ message: 'Internal error in the workspace service; the details are in its log.', code: 'internal' });
+    reply(500, { message: 'Internal error in the workspace service; the details are in its log.', code: 'internal' });
   });
   return app;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { forbidden, unauthorized, unavailable } from '../errors';
+import { forbidden, jupyterUnavailable, unauthorized } from '../errors';
 import { requestOverSocket } from '../jupyter/unixHttp';
 
 /** What Jupyter's GET /api/me says about the caller. */
@@ -95,7 +95,7 @@ export class JupyterAuthenticator {
 
   private async askJupyter(token: string | undefined, cookie: string | undefined, host: string | undefined): Promise<Identity> {
     if (!(await this.waitForJupyter())) {
-      throw unavailable('The Jupyter server is not running, so credentials cannot be checked. Try again in a moment.');
+      throw jupyterUnavailable('The Jupyter server is not running, so credentials cannot be checked. Try again in a moment.');
     }
     const headers: Record<string, string> = { host: host ?? 'localhost' };
     if (token) {
@@ -107,7 +107,7 @@ export class JupyterAuthenticator {
     try {
       res = await requestOverSocket(this.socketPath, { path: `${this.baseUrl}api/me`, headers, timeoutMs: 10_000 });
     } catch (err) {
-      throw unavailable(`Could not reach the Jupyter server to check credentials: ${(err as Error).message}`);
+      throw jupyterUnavailable(`Could not reach the Jupyter server to check credentials: ${(err as Error).message}`);
     }
     if (res.status === 200) {
       const body = JSON.parse(res.body) as { identity?: Identity };
@@ -118,7 +118,7 @@ export class JupyterAuthenticator {
     if (res.status === 401 || res.status === 403 || res.status === 302) {
       throw token ? forbidden('Invalid token.') : unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
     }
-    throw unavailable(`The Jupyter server answered ${res.status} when checking credentials.`);
+    throw jupyterUnavailable(`The Jupyter server answered ${res.status} when checking credentials.`);
   }
 
   private prune(): void {

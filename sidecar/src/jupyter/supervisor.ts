@@ -1,12 +1,13 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import { conflict, StartupError } from '../errors';
+import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
+import { busy, StartupError, stopping } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
 import { requestOverSocket } from './unixHttp';
 
-export type JupyterState = 'stopped' | 'starting' | 'running' | 'stopping' | 'restarting' | 'crashed';
+export type { JupyterState };
 
 export interface SupervisorOptions {
   /** Program and leading arguments, e.g. ['/venv/bin/jupyter', 'lab']. */
@@ -24,15 +25,6 @@ export interface SupervisorOptions {
   backoffInitialMs: number;
   backoffMaxMs: number;
   log: Logger;
-}
-
-export interface SupervisorStatus {
-  state: JupyterState;
-  pid: number | null;
-  started_at: string | null;
-  restarts: number;
-  crashes: number;
-  last_exit: string | null;
 }
 
 /** A Jupyter server running for this long is healthy again: the crash back-off starts over. */
@@ -67,7 +59,9 @@ export class JupyterSupervisor extends EventEmitter {
   private startedAt: Date | null = null;
   private restarts = 0;
   private crashes = 0;
+  private generation = 0;
   private lastExit: string | null = null;
+  private lastError: string | null = null;
   private backoffMs: number;
   private crashTimer: NodeJS.Timeout | null = null;
   private stderrTail: string[] = [];
@@ -85,15 +79,22 @@ export class JupyterSupervisor extends EventEmitter {
     return this._state;
   }
 
-  status(): SupervisorStatus {
+  status(): JupyterStatus {
     return {
       state: this._state,
-      pid: this.child?.pid ?? null,
+      pid: this._state === 'running' ? (this.child?.pid ?? null) : null,
       started_at: this.startedAt?.toISOString() ?? null,
+      generation: this.generation,
       restarts: this.restarts,
       crashes: this.crashes,
-      last_exit: this.lastExit
+      last_exit: this.lastExit,
+      last_error: this.lastError
     };
+  }
+
+  /** True once stop() was called: nothing starts any more. */
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
   }
 
   /** Resolves true once Jupyter is running, false if it is not within `timeoutMs`. */
@@ -135,10 +136,30 @@ export class JupyterSupervisor extends EventEmitter {
     return this.exclusive(() => this.spawnAndWait());
   }
 
-  /** Stops Jupyter and restarts it; refuses while another start/stop/restart runs. */
-  restart(reason: string): Promise<void> {
+  /**
+   * Starts a restart and returns at once; throws (busy, stopping) when one
+   * cannot start now. How it ended is in status(): `last_error`, `generation`.
+   */
+  requestRestart(reason: string): void {
+    if (this.shuttingDown) {
+      throw stopping();
+    }
     if (this.busy) {
-      return Promise.reject(conflict('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
+      throw busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.');
+    }
+    this.restart(reason).catch(err => this.options.log.warn('restart failed', { reason, error: (err as Error).message }));
+  }
+
+  /**
+   * Stops Jupyter and restarts it; refuses (synchronously, as a rejected
+   * promise) while another start/stop/restart runs or the sidecar is stopping.
+   */
+  restart(reason: string): Promise<void> {
+    if (this.shuttingDown) {
+      return Promise.reject(stopping());
+    }
+    if (this.busy) {
+      return Promise.reject(busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
     }
     // A restart asked for while a crash restart is pending replaces it: never two servers on one socket.
     this.cancelCrashRestart();
@@ -158,12 +179,20 @@ export class JupyterSupervisor extends EventEmitter {
     });
   }
 
-  /** Graceful stop of Jupyter, its kernels and terminals; nothing is left running. */
+  /**
+   * Graceful stop of Jupyter, its kernels and terminals; nothing is left
+   * running. A start or restart under way is cut short, not waited out: once
+   * `shuttingDown` is set it spawns nothing new, and the server it may already
+   * have spawned is stopped here.
+   */
   async stop(): Promise<void> {
     this.shuttingDown = true;
     this.cancelCrashRestart();
-    // A stop must not wait behind a start that is stuck; it ends whatever is running.
     await this.stopChild();
+    while (this.busy) {
+      await this.busy.catch(() => undefined);
+      await this.stopChild();
+    }
     this.setState('stopped');
   }
 
@@ -216,6 +245,9 @@ export class JupyterSupervisor extends EventEmitter {
 
   private async spawnAndWait(startingState: JupyterState = 'starting'): Promise<void> {
     const o = this.options;
+    if (this.shuttingDown) {
+      throw stopping();
+    }
     this.setState(startingState);
     fs.rmSync(o.socketPath, { force: true });
     this.stderrTail = [];
@@ -253,8 +285,10 @@ export class JupyterSupervisor extends EventEmitter {
       spawnError.then(err => `error:${err.message}`),
       exited.then(how => `exit:${how}`)
     ]);
-    if (outcome === 'ready') {
+    if (outcome === 'ready' && !this.shuttingDown) {
       this.startedAt = new Date();
+      this.generation += 1;
+      this.lastError = null;
       this.setState('running');
       o.log.info('Jupyter is running', { pid: child.pid, socket: o.socketPath });
       return;
@@ -262,7 +296,12 @@ export class JupyterSupervisor extends EventEmitter {
     await this.killTree(child);
     this.child = null;
     this.setState('stopped');
-    throw new StartupError(this.explainFailure(outcome, program));
+    if (this.shuttingDown) {
+      throw stopping();
+    }
+    const failure = new StartupError(this.explainFailure(outcome, program));
+    this.lastError = failure.message;
+    throw failure;
   }
 
   private explainFailure(outcome: string, program: string): string {
@@ -299,7 +338,7 @@ export class JupyterSupervisor extends EventEmitter {
 
   private async pollReady(child: ChildProcess, deadline: number): Promise<boolean> {
     const path = `${this.options.baseUrl}api`;
-    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    while (Date.now() < deadline && child.exitCode === null && child.signalCode === null && !this.shuttingDown) {
       try {
         const res = await requestOverSocket(this.options.socketPath, { path, timeoutMs: 2000 });
         if (res.status === 200) {
@@ -348,6 +387,9 @@ export class JupyterSupervisor extends EventEmitter {
       })
         .then(() => (this.restarts += 1))
         .catch(err => {
+          if (this.shuttingDown) {
+            return;
+          }
           this.options.log.error('Jupyter restart after crash failed', { error: (err as Error).message });
           this.setState('crashed');
           this.scheduleCrashRestart();
@@ -365,17 +407,10 @@ export class JupyterSupervisor extends EventEmitter {
     const o = this.options;
     const exited = new Promise<void>(resolve => child.once('exit', () => resolve()));
     const tree = descendantsOf(child.pid as number);
-    try {
-      // Jupyter's own shutdown ends kernels and terminals cleanly (their atexit handlers run).
-      await requestOverSocket(o.socketPath, {
-        method: 'POST',
-        path: `${o.baseUrl}api/shutdown`,
-        headers: { authorization: `token ${o.token}` },
-        timeoutMs: 3000
-      });
-    } catch {
-      signal(child.pid as number, 'SIGTERM');
-    }
+    // SIGTERM is Jupyter's own graceful stop (kernels and terminals are shut down, their atexit
+    // handlers run) and needs no credentials: behind JupyterHub, jupyterhub-singleuser refuses
+    // our token on POST /api/shutdown, which would cost the whole stop timeout on every restart.
+    signal(child.pid as number, 'SIGTERM');
     const graceful = await Promise.race([exited.then(() => true), delay(o.stopTimeoutMs).then(() => false)]);
     if (!graceful) {
       o.log.warn('Jupyter did not stop in time; killing it', { pid: child.pid });

@@ -10,6 +10,7 @@
  * rows, to attribute them to quota periods. A wall-clock jump (NTP, a VM
  * resumed, an operator fixing the date) thus neither bills nor refunds time.
  */
+import type { GrantRecord, QuotaStatus } from '@jupyterlab-gpu-workspace/api';
 import { performance } from 'node:perf_hooks';
 import type { Database } from './db';
 import { badRequest, conflict } from '../errors';
@@ -43,13 +44,7 @@ export interface SessionRecord extends CurrentSession {
   end_reason: string | null;
 }
 
-export interface Grant {
-  id: number;
-  hours: number;
-  reason: string;
-  actor: string;
-  granted_at_ms: number;
-}
+export type Grant = GrantRecord;
 
 export interface AuditEntry {
   id: number;
@@ -67,18 +62,8 @@ export interface QuotaPolicy {
   anchorMs: number;
 }
 
-export interface QuotaSummary {
-  allocation_seconds: number;
-  used_seconds: number;
-  /** Never negative, even when a capped tick or a policy change left usage above the allocation. */
-  remaining_seconds: number;
-  granted_seconds: number;
-  period: string;
-  /** ISO time; null: the window has no start ("total"). */
-  window_start: string | null;
-  /** ISO time; null: the allocation never resets. */
-  next_reset: string | null;
-}
+/** What the ledger knows of the quota; the API's QuotaStatus adds the live burn rate and warnings. */
+export type QuotaSummary = Omit<QuotaStatus, 'burn_rate' | 'warn_minutes'>;
 
 export const MAX_GRANT_HOURS = 10_000;
 export const MAX_REASON_CHARS = 500;
@@ -234,6 +219,17 @@ export class Ledger {
     }
     open.lastMono = mono;
     return charged;
+  }
+
+  /**
+   * Starts counting the open session's time afresh from now, without charging
+   * the time since the last tick: the meter calls it when Jupyter runs again
+   * after a restart or a crash, during which nothing could use the GPU.
+   */
+  skipToNow(): void {
+    if (this.open) {
+      this.open.lastMono = this.clock.monoMs();
+    }
   }
 
   /** A final tick, then closes the open session (409 if none). */

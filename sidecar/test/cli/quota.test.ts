@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { ledgerPath, openDatabase } from '../../src/quota/db';
 import { Ledger } from '../../src/quota/ledger';
-import { policyFromConfig } from '../../src/cli/quota';
+import { loadConfig } from '../../src/config/load';
+import { quotaPolicy } from '../../src/quota/policy';
 import { SIDECAR_DIR, STACK_LINE, TempDirs, makeTempDirs, writeConfig } from '../support/sidecar';
 
 interface Run {
@@ -171,13 +172,17 @@ test('quota show on a damaged ledger exits 1 naming the file, which it leaves al
   assert.deepEqual(fs.readFileSync(file), before);
 });
 
-test('without a gpu.quota section the policy allots nothing: only grants count', () => {
-  assert.deepEqual(policyFromConfig({}), { hours: 0, period: { kind: 'total' }, anchorMs: 0 });
-  assert.deepEqual(policyFromConfig({ gpu: {} }), { hours: 0, period: { kind: 'total' }, anchorMs: 0 });
+test('without a config file, quota show counts the same allocation as a sidecar started without one', async () => {
+  const d = dirs();
+  const run = await gpuWorkspace('quota', 'show', '--state-dir', d.stateDir, '--json');
+  assert.equal(run.code, 0, run.stderr);
+  const defaults = loadConfig(undefined, {});
+  assert.equal(JSON.parse(run.stdout).allocation_seconds, defaults.gpu.quota.hours * 3600);
 });
 
 test('the gpu.quota section gives the hours, period and anchor', () => {
-  assert.deepEqual(policyFromConfig({ gpu: { quota: { hours: 8, period: 'week', period_anchor: '2026-01-05T00:00:00+01:00' } } }), {
+  const config = loadConfig(undefined, {});
+  assert.deepEqual(quotaPolicy({ ...config.gpu.quota, hours: 8, period: 'week', period_anchor: '2026-01-05T00:00:00+01:00' }), {
     hours: 8,
     period: { kind: 'week' },
     anchorMs: Date.parse('2026-01-04T23:00:00Z')

@@ -16,7 +16,8 @@ import {
   postGpu,
   sleep,
   switchGpu,
-  timedStatus
+  timedStatus,
+  waitForSwitchEnd
 } from '../support/gpu';
 
 const QUOTA_HOURS = 10;
@@ -128,7 +129,7 @@ describe('GPU mode', () => {
     assert.equal(quota.used_seconds, 0);
   });
 
-  test('enabling answers 200 with mode on, ends the old kernels, and new kernels see the GPU', async () => {
+  test('enabling is accepted (202) and ends in mode on, ends the old kernels, and new kernels see the GPU', async () => {
     const oldKernel = await startKernel(sidecar);
     const { gpu, quota } = await switchGpu(sidecar, true);
     assert.equal(gpu.mode, 'on');
@@ -159,14 +160,18 @@ describe('GPU mode', () => {
     assert.equal(await kernelCudaVisibleDevices(sidecar), "''", 'an empty CUDA_VISIBLE_DEVICES hides every GPU');
   });
 
-  test('a second switch while one is in progress gets 409 and the first completes', async () => {
+  test('a switch answers 202 at once with the switch under way; a second one meanwhile gets 409 "busy"; the first completes', async () => {
     const [a, b] = await Promise.all([postGpu(sidecar, { enabled: true, profile: 'half' }), postGpu(sidecar, { enabled: true, profile: 'half' })]);
     const statuses = [a.status, b.status].sort();
-    assert.deepEqual(statuses, [200, 409], `answers: ${JSON.stringify([a.body, b.body])}`);
+    assert.deepEqual(statuses, [202, 409], `answers: ${JSON.stringify([a.body, b.body])}`);
+    const accepted = a.status === 202 ? a : b;
+    assert.equal(accepted.body.gpu.mode, 'switching');
+    assert.equal(accepted.body.gpu.target, 'on');
     const refused = a.status === 409 ? a : b;
     assert.match(refused.headers.get('content-type') ?? '', /application\/json/);
-    assert.equal(refused.body.code, 'switching');
+    assert.equal(refused.body.code, 'busy');
     assert.match(String(refused.body.message), /in progress/);
+    await waitForSwitchEnd(sidecar);
     const { gpu } = await gpuStatus(sidecar);
     assert.equal(gpu.mode, 'on');
     assert.equal(gpu.profile, 'half');
@@ -180,8 +185,9 @@ describe('GPU mode', () => {
 
   test('switching while already in the asked mode answers 200 at once without a restart', async () => {
     const pidBefore = (await gpuStatus(sidecar)).jupyter.pid;
-    const res = await switchGpu(sidecar, true, 'half');
-    assert.equal(res.gpu.mode, 'on');
+    const res = await postGpu(sidecar, { enabled: true, profile: 'half' });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.gpu.mode, 'on');
     assert.equal((await gpuStatus(sidecar)).jupyter.pid, pidBefore, 'Jupyter was not restarted');
   });
 

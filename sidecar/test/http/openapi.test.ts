@@ -1,13 +1,16 @@
 /**
- * sidecar/openapi.yaml is the API's contract: it describes exactly the routes
- * and methods the sidecar serves, no more and no fewer.
+ * sidecar/openapi.yaml documents the API: exactly the routes and methods the
+ * sidecar's real router serves, no more and no fewer, and exactly the error
+ * codes of the wire contract.
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { ROUTES } from '../../src/http/api';
+import { ERROR_CODES } from '@jupyterlab-gpu-workspace/api';
+import { ApiDeps, createApiRouter, routesOf } from '../../src/http/api';
+import { createLogger } from '../../src/log';
 import { SIDECAR_DIR } from '../support/sidecar';
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -32,8 +35,12 @@ function documentedRoutes(): Record<string, string[]> {
   return out;
 }
 
+/** Route → sorted methods, as the real router serves them. Building a router calls none of its dependencies. */
 function servedRoutes(): Record<string, string[]> {
-  return Object.fromEntries(Object.entries(ROUTES).map(([route, methods]) => [route, [...methods].sort()]));
+  const unused = new Proxy({}, { get: () => { throw new Error('building the router must not use its dependencies'); } });
+  const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
+  const routes = routesOf(createApiRouter(deps));
+  return Object.fromEntries([...routes].map(([route, methods]) => [route, [...new Set(methods)].filter(m => m !== 'HEAD').sort()]));
 }
 
 /** Every "$ref" string anywhere in the document. */
@@ -60,7 +67,7 @@ describe('openapi.yaml', () => {
   test('documents every route the sidecar serves, with the same methods', () => {
     const documented = documentedRoutes();
     for (const [route, methods] of Object.entries(servedRoutes())) {
-      assert.ok(route in documented, `ROUTES has ${route}, but openapi.yaml does not document it`);
+      assert.ok(route in documented, `the router serves ${route}, but openapi.yaml does not document it`);
       assert.deepEqual(documented[route], methods, `methods of ${route}`);
     }
   });
@@ -68,7 +75,7 @@ describe('openapi.yaml', () => {
   test('documents no route the sidecar does not serve', () => {
     const served = servedRoutes();
     for (const [route, methods] of Object.entries(documentedRoutes())) {
-      assert.ok(route in served, `openapi.yaml documents ${route}, but ROUTES in src/api.ts has no such route`);
+      assert.ok(route in served, `openapi.yaml documents ${route}, but the router (src/http/api.ts) has no such route`);
       assert.deepEqual(methods, served[route], `methods of ${route}`);
     }
   });
@@ -88,11 +95,18 @@ describe('openapi.yaml', () => {
     for (const [route, item] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         if (HTTP_METHODS.includes(method)) {
-          // 200, or 201 for an operation that creates something (POST quota/grants).
+          // 200; 201 for an operation that creates something; 202 for one that runs on (a restart).
           const success = Object.keys(operation.responses ?? {}).filter(code => /^2\d\d$/.test(code));
           assert.ok(success.length, `${method.toUpperCase()} ${route} has no success (2xx) response`);
         }
       }
     }
+  });
+
+  test('lists exactly the error codes of the wire contract', () => {
+    const schema = doc.components?.schemas?.Error as { properties?: { code?: { enum?: string[] } } } | undefined;
+    const documented = schema?.properties?.code?.enum;
+    assert.ok(documented, 'components.schemas.Error.properties.code.enum should list the codes');
+    assert.deepEqual([...documented].sort(), [...ERROR_CODES].sort());
   });
 });

@@ -6,14 +6,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { GpuStatus, QuotaStatus } from '../../src/gpu/service';
+import type { ErrorBody, GpuStatus, GpuSwitchAccepted, QuotaStatus, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 import { execute, openWebSocket } from './kernel';
-import { fetchJson, JsonResponse, Sidecar, SIDECAR_DIR, startKernel, StatusBody, tokenHeader } from './sidecar';
+import { fetchJson, JsonResponse, RESTART_TIMEOUT_MS, Sidecar, SIDECAR_DIR, startKernel, StatusBody, tokenHeader, waitFor } from './sidecar';
 
 export const FAKE_NVIDIA_SMI = path.join(SIDECAR_DIR, 'test', 'fixtures', 'bin', 'nvidia-smi');
 
 /** A GPU switch restarts Jupyter (its kernels included): slow on a busy 2-core machine. */
-export const SWITCH_TIMEOUT_MS = 120_000;
+export const SWITCH_TIMEOUT_MS = RESTART_TIMEOUT_MS;
 
 export interface FakeGpu {
   dir: string;
@@ -45,25 +45,11 @@ export function makeFakeGpu(utilization = 0): FakeGpu {
   return gpu;
 }
 
-// The wire types are the sidecar's own: a test that drifted from them would not compile.
-export type { GpuDevice } from '../../src/gpu/probe';
-export type { GpuStatus, QuotaStatus } from '../../src/gpu/service';
+// The wire types are the contract's own: a test that drifted from them would not compile.
+export type { ErrorBody, GpuDevice, GpuStatus, QuotaStatus } from '@jupyterlab-gpu-workspace/api';
 
-export interface GpuStatusBody extends StatusBody {
-  gpu: GpuStatus;
-  quota: QuotaStatus;
-}
-
-export interface ErrorBody {
-  message: string;
-  code: string;
-}
-
-export interface UsageBody {
-  quota: QuotaStatus;
-  sessions: { id: number; profile: string; weight: number; started_at: string; ended_at: string | null; charged_seconds: number }[];
-  grants: { id: number; at: string; hours: number; reason: string; actor: string }[];
-}
+export type GpuStatusBody = StatusBody;
+export type UsageBody = UsageResponse;
 
 export async function gpuStatus(sidecar: Sidecar): Promise<GpuStatusBody> {
   const res = await fetchJson<GpuStatusBody>(sidecar.apiUrl('status'), { headers: tokenHeader(sidecar) });
@@ -85,22 +71,41 @@ export function postGpu(
   sidecar: Sidecar,
   body: unknown,
   headers: Record<string, string> = {}
-): Promise<JsonResponse<{ gpu: GpuStatus; quota: QuotaStatus } & Partial<ErrorBody>>> {
+): Promise<JsonResponse<GpuSwitchAccepted & Partial<ErrorBody>>> {
   return fetchJson(sidecar.apiUrl('gpu'), {
     method: 'POST',
     headers: { ...tokenHeader(sidecar), 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(SWITCH_TIMEOUT_MS)
+    signal: AbortSignal.timeout(30_000)
   });
 }
 
-/** POST gpu expecting success; fails with the answer otherwise. */
+/** Waits until no switch is under way and Jupyter runs; the status then. */
+export function waitForSwitchEnd(sidecar: Sidecar, timeoutMs = SWITCH_TIMEOUT_MS): Promise<GpuStatusBody> {
+  return waitFor(
+    'the GPU switch to end with Jupyter running',
+    async () => {
+      const status = await gpuStatus(sidecar);
+      return status.gpu.mode !== 'switching' && status.jupyter.state === 'running' ? status : undefined;
+    },
+    { timeoutMs, intervalMs: 100 }
+  );
+}
+
+/**
+ * POST gpu expecting it to be accepted (202, or 200 when already in that
+ * mode), then waits for the switch to end; fails with `last_error` if it failed.
+ */
 export async function switchGpu(sidecar: Sidecar, enabled: boolean, profile?: string): Promise<{ gpu: GpuStatus; quota: QuotaStatus }> {
   const res = await postGpu(sidecar, profile === undefined ? { enabled } : { enabled, profile });
-  if (res.status !== 200) {
+  if (res.status !== 202 && res.status !== 200) {
     throw new Error(`POST gpu ${JSON.stringify({ enabled, profile })} answered ${res.status}: ${JSON.stringify(res.body)}`);
   }
-  return res.body;
+  const done = await waitForSwitchEnd(sidecar);
+  if (done.gpu.last_error) {
+    throw new Error(`the GPU switch failed: ${done.gpu.last_error}`);
+  }
+  return done;
 }
 
 export function getUsage(sidecar: Sidecar): Promise<JsonResponse<UsageBody>> {

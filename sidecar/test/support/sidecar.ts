@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { API_PATH, RestartAccepted, StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import { stringify as toYaml } from 'yaml';
 
 export const SIDECAR_DIR = path.resolve(__dirname, '..', '..');
@@ -18,7 +19,7 @@ export const REPO_ROOT = path.resolve(SIDECAR_DIR, '..');
 const BIN = path.join(SIDECAR_DIR, 'bin', 'gpu-workspace.js');
 const BUILT_CLI = path.join(SIDECAR_DIR, 'dist', 'cli', 'main.js');
 
-export const API_PATH = 'gpu-workspace/api/v1';
+export { API_PATH };
 
 /** How long a Jupyter start may take on a slow, busy 2-core machine. */
 export const START_TIMEOUT_MS = 90_000;
@@ -187,8 +188,11 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   const baseIndex = args.indexOf('--base-url');
   const baseUrl = baseIndex >= 0 ? args[baseIndex + 1] : '/';
 
+  const hostIndex = args.indexOf('--host');
+  const host = hostIndex >= 0 ? args[hostIndex + 1] : '127.0.0.1';
+
   const { child, output } = spawnCli(args, options.env);
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `http://${host}:${port}`;
   const readyUrl = `${origin}${baseUrl}lab?token=${token}`;
 
   let stopped = false;
@@ -345,13 +349,8 @@ export function tokenHeader(sidecar: Sidecar): Record<string, string> {
   return { authorization: `token ${sidecar.token}` };
 }
 
-/** The shape of GET status. */
-export interface StatusBody {
-  version: string;
-  api_version: number;
-  jupyter: { state: string; pid: number | null; started_at: string | null; restarts: number; crashes: number; last_exit: string | null };
-  user: { username: string; name: string };
-}
+/** The shape of GET status: the wire contract's own type. */
+export type StatusBody = StatusResponse;
 
 export async function getStatus(sidecar: Sidecar): Promise<StatusBody> {
   const res = await fetchJson<StatusBody>(sidecar.apiUrl('status'), { headers: tokenHeader(sidecar) });
@@ -455,3 +454,42 @@ export async function startKernel(sidecar: Sidecar): Promise<string> {
 
 /** A stack trace line as Node prints it. */
 export const STACK_LINE = '    at ';
+
+/** How long a restart or GPU switch may take on a slow, busy 2-core machine. */
+export const RESTART_TIMEOUT_MS = 120_000;
+
+/** POST server/restart: answers 202 at once while the restart runs. */
+export function postRestart(sidecar: Sidecar, headers: Record<string, string> = tokenHeader(sidecar)): Promise<JsonResponse<RestartAccepted>> {
+  return fetchJson<RestartAccepted>(sidecar.apiUrl('server/restart'), { method: 'POST', headers, signal: AbortSignal.timeout(30_000) });
+}
+
+/**
+ * Waits until the Jupyter server started after `generation` runs (the
+ * restart asked for is complete), and returns that status. Fails with
+ * `last_error` if the restart failed.
+ */
+export async function waitForGeneration(sidecar: Sidecar, generation: number, timeoutMs = RESTART_TIMEOUT_MS): Promise<StatusBody> {
+  return waitFor(
+    `Jupyter generation > ${generation} running`,
+    async () => {
+      const status = await getStatus(sidecar);
+      if (status.jupyter.state === 'running' && status.jupyter.generation > generation) {
+        return status;
+      }
+      if (status.jupyter.last_error && status.jupyter.state !== 'restarting') {
+        throw new Error(`the restart failed: ${status.jupyter.last_error}`);
+      }
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 100 }
+  );
+}
+
+/** Restarts Jupyter through the API and waits for it to run again. */
+export async function restartAndWait(sidecar: Sidecar): Promise<{ accepted: JsonResponse<RestartAccepted>; after: StatusBody }> {
+  const accepted = await postRestart(sidecar);
+  if (accepted.status !== 202) {
+    throw new Error(`POST server/restart answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  }
+  return { accepted, after: await waitForGeneration(sidecar, accepted.body.jupyter.generation) };
+}
