@@ -1,25 +1,28 @@
 /**
  * Behind JupyterHub the workspace lives under a prefix such as /user/alice/:
- * Jupyter and the sidecar API both move under it.
+ * Jupyter and the sidecar API both move under it. The URL printed at start
+ * names the address the sidecar listens on.
  */
 import assert from 'node:assert/strict';
+import * as os from 'node:os';
 import { after, before, describe, test } from 'node:test';
+import { urlHost } from '../../src/workspace';
 import { fetchJson, Sidecar, startSidecar, StatusBody, tokenHeader } from '../support/sidecar';
 
-describe('with --base-url /user/alice/', () => {
+describe('with --base-url /user/alice/ and --host 127.0.0.2', () => {
   let sidecar: Sidecar;
 
   before(async () => {
-    sidecar = await startSidecar({ args: ['--base-url', '/user/alice/'] });
+    sidecar = await startSidecar({ args: ['--base-url', '/user/alice/', '--host', '127.0.0.2'] });
   });
 
   after(async () => {
     await sidecar?.stop();
   });
 
-  test('prints the URL to open under the prefix', () => {
+  test('prints the URL to open under the prefix, on the address it listens on', () => {
     assert.ok(
-      sidecar.stdout().includes(`http://127.0.0.1:${sidecar.port}/user/alice/lab?token=${sidecar.token}`),
+      sidecar.stdout().includes(`http://127.0.0.2:${sidecar.port}/user/alice/lab?token=${sidecar.token}`),
       `ready line: ${sidecar.stdout()}`
     );
   });
@@ -49,4 +52,10 @@ describe('with --base-url /user/alice/', () => {
     await res.arrayBuffer();
     assert.equal(res.status, 404);
   });
+});
+
+test('a wildcard listen address prints the machine\'s name, an IPv6 one in brackets', () => {
+  assert.equal(urlHost('0.0.0.0'), os.hostname());
+  assert.equal(urlHost('::1'), '[::1]');
+  assert.equal(urlHost('10.1.2.3'), '10.1.2.3');
 });

@@ -271,10 +271,10 @@ export interface CliRun extends ExitResult {
  * still running after `timeoutMs`.
  */
 export async function runUntilExit(
-  options: { config?: Record<string, unknown> | string; configName?: string; port?: number; timeoutMs?: number } = {}
+  options: { config?: Record<string, unknown> | string; configName?: string; port?: number; timeoutMs?: number; dirs?: TempDirs } = {}
 ): Promise<CliRun> {
   assertBuilt();
-  const dirs = makeTempDirs();
+  const dirs = options.dirs ?? makeTempDirs();
   try {
     const port = options.port ?? (await freePort());
     const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir, '--token', TEST_TOKEN];
@@ -295,7 +295,9 @@ export async function runUntilExit(
     }
     return { ...result, stdout: output.stdout, stderr: output.stderr, elapsedMs: Date.now() - started };
   } finally {
-    dirs.remove();
+    if (!options.dirs) {
+      dirs.remove();
+    }
   }
 }
 
