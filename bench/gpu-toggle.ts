@@ -11,6 +11,7 @@
  * Run from the repository root: `node --import tsx bench/gpu-toggle.ts`
  *   BENCH_TOGGLE_ROUNDS  rounds of each (default 5)
  */
+import type { RestartAccepted, StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -154,6 +155,11 @@ async function main(): Promise<void> {
     on = !on;
     let t = performance.now();
     await api(base, 'POST', '/gpu-workspace/api/v1/gpu', { enabled: on });
+    // 202 at once: the switch is done when the status says so.
+    await waitFor(async () => {
+      const s = (await api(base, 'GET', '/gpu-workspace/api/v1/status')) as StatusResponse;
+      return s.gpu.mode === (on ? 'on' : 'off') && s.jupyter.state === 'running';
+    }, 120_000, 'the switch to end');
     const seen = await kernelReady(base);
     toggle.push(performance.now() - t);
     if (seen !== (on ? "'0'" : "''")) {
@@ -167,7 +173,11 @@ async function main(): Promise<void> {
     restart.push(performance.now() - t);
 
     t = performance.now();
-    await api(base, 'POST', '/gpu-workspace/api/v1/server/restart', {});
+    const accepted = (await api(base, 'POST', '/gpu-workspace/api/v1/server/restart', {})) as RestartAccepted;
+    await waitFor(async () => {
+      const s = (await api(base, 'GET', '/gpu-workspace/api/v1/status')) as StatusResponse;
+      return s.jupyter.state === 'running' && s.jupyter.generation > accepted.jupyter.generation;
+    }, 120_000, 'the restart to end');
     await kernelReady(base);
     refresh.push(performance.now() - t);
     console.log(`round ${i + 1}/${ROUNDS}: toggle ${toggle[i].toFixed(0)} ms, plain restart ${restart[i].toFixed(0)} ms, refresh ${refresh[i].toFixed(0)} ms`);

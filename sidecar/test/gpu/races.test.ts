@@ -7,8 +7,22 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { FAKE_NVIDIA_SMI, FakeGpu, getUsage, gpuStatus, makeFakeGpu, postGpu, switchGpu } from '../support/gpu';
-import { fetchJson, makeTempDirs, runUntilExit, Sidecar, SidecarOptions, startSidecar, TempDirs, tokenHeader, waitFor } from '../support/sidecar';
+import { FAKE_NVIDIA_SMI, FakeGpu, getUsage, gpuStatus, makeFakeGpu, postGpu, switchGpu, waitForSwitchEnd } from '../support/gpu';
+import {
+  descendants,
+  fetchJson,
+  isRunning,
+  makeTempDirs,
+  processesMentioning,
+  runUntilExit,
+  Sidecar,
+  SidecarOptions,
+  startKernel,
+  startSidecar,
+  TempDirs,
+  tokenHeader,
+  waitFor
+} from '../support/sidecar';
 
 let dirs: TempDirs;
 let fakeGpu: FakeGpu;
@@ -101,5 +115,38 @@ describe('kill -9 while GPU mode is being switched off', () => {
     assert.equal(status.quota.burn_rate, 0);
     const { body } = await getUsage(restarted);
     assert.equal(body.sessions.filter(s => s.ended_at === null).length, 0, JSON.stringify(body.sessions));
+  });
+});
+
+describe('SIGTERM in the middle of switching GPU mode on', () => {
+  let pids: number[];
+  let exit: Awaited<ReturnType<Sidecar['signalAndWait']>>;
+
+  before(async () => {
+    const sidecar = running[running.length - 1];
+    assert.equal((await gpuStatus(sidecar)).gpu.mode, 'off', 'precondition: CPU mode');
+    await startKernel(sidecar);
+    const jupyterPid = (await gpuStatus(sidecar)).jupyter.pid as number;
+    pids = [jupyterPid, ...descendants(jupyterPid).map(p => p.pid)];
+    const accepted = await postGpu(sidecar, { enabled: true });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    exit = await sidecar.signalAndWait('SIGTERM', 60_000);
+  });
+
+  test('the sidecar exits 0 and leaves no Jupyter or kernel running, old or new', async () => {
+    assert.deepEqual(exit, { code: 0, signal: null });
+    await waitFor('every process of the workspace to be gone', () =>
+      pids.some(isRunning) || processesMentioning(dirs.stateDir).length ? undefined : true,
+      { timeoutMs: 5_000, intervalMs: 100 }
+    );
+  });
+
+  test('the next start finds a consistent ledger: no session left open, and a mode it can run in', async () => {
+    const again = await start();
+    const status = await waitForSwitchEnd(again);
+    assert.ok(status.gpu.mode === 'on' || status.gpu.mode === 'off');
+    const { body } = await getUsage(again);
+    const open = body.sessions.filter(s => s.ended_at === null);
+    assert.equal(open.length, status.gpu.mode === 'on' ? 1 : 0, JSON.stringify(body.sessions));
   });
 });

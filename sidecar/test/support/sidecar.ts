@@ -417,6 +417,19 @@ function readProc(pid: number): { ppid: number; cmdline: string } | undefined {
   }
 }
 
+/** Live processes whose command line contains `text` (e.g. a state directory's path). */
+export function processesMentioning(text: string): { pid: number; cmdline: string }[] {
+  const out: { pid: number; cmdline: string }[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    const pid = Number(name);
+    const info = /^\d+$/.test(name) && pid !== process.pid ? readProc(pid) : undefined;
+    if (info && info.cmdline.includes(text) && isRunning(pid)) {
+      out.push({ pid, cmdline: info.cmdline });
+    }
+  }
+  return out;
+}
+
 /** Live descendants of `root` with their command lines, read from /proc. */
 export function descendants(root: number): { pid: number; cmdline: string }[] {
   const byParent = new Map<number, { pid: number; cmdline: string }[]>();
