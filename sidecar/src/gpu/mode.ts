@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { GpuDevice, GpuMode, GpuProfile, GpuSwitchReason } from '@jupyterlab-gpu-workspace/api';
+import type { GpuDevice, GpuMode, GpuProfile, GpuStatus, GpuSwitchReason } from '@jupyterlab-gpu-workspace/api';
 import { badRequest, busy, stopping, WorkspaceError } from '../errors';
 import { Logger } from '../log';
 import { gpuEnvironment } from './localBackend';
@@ -39,18 +39,11 @@ export interface GpuModeOptions {
   log: Logger;
 }
 
-/** The state a page sees of the mode (the rest of GpuStatus comes from the meter's neighbours). */
-export interface ModeSnapshot {
-  available: boolean;
-  reason: string | null;
-  mode: GpuMode;
-  target: 'on' | 'off' | null;
-  switch_reason: GpuSwitchReason | null;
-  last_error: string | null;
-  devices: GpuDevice[];
-  profile: string | null;
-  profiles: GpuProfile[];
-}
+/** The part of the GPU status the mode owns (the rest comes from its neighbours). */
+export type ModeSnapshot = Pick<
+  GpuStatus,
+  'available' | 'reason' | 'mode' | 'target' | 'switch_reason' | 'last_error' | 'devices' | 'profile' | 'profiles'
+>;
 
 export interface SwitchRequest {
   /** False when the workspace already is in the asked-for mode: nothing runs. */

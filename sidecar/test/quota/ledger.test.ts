@@ -12,31 +12,15 @@ import { after, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { Database, ledgerPath, openDatabase } from '../../src/quota/db';
 import { StartupError, WorkspaceError } from '../../src/errors';
-import { Clock, Ledger, QuotaPolicy } from '../../src/quota/ledger';
+import { Ledger, QuotaPolicy } from '../../src/quota/ledger';
 import { parsePeriod } from '../../src/quota/periods';
+import { FakeClock } from '../support/clock';
 import { SIDECAR_DIR } from '../support/sidecar';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Monday 5 January 2026, 00:00 UTC: the operator's period anchor in most tests. */
 const MONDAY = Date.UTC(2026, 0, 5);
-
-/** Wall and monotonic time that move only when told, and apart when told. */
-class FakeClock implements Clock {
-  mono = 5_000;
-  constructor(public wall: number) {}
-  wallMs(): number {
-    return this.wall;
-  }
-  monoMs(): number {
-    return this.mono;
-  }
-  /** Real time passing: both clocks move. */
-  advance(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-}
 
 const roots: string[] = [];
 after(() => {

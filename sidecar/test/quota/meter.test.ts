@@ -10,25 +10,11 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { createLogger } from '../../src/log';
 import { ledgerPath, openDatabase } from '../../src/quota/db';
-import { Clock, Ledger } from '../../src/quota/ledger';
+import { Ledger } from '../../src/quota/ledger';
+import { FakeClock } from '../support/clock';
 import { GpuMeter } from '../../src/quota/meter';
 import { parsePeriod } from '../../src/quota/periods';
 import { QuotaService } from '../../src/quota/service';
-
-class FakeClock implements Clock {
-  wall = Date.UTC(2026, 0, 5, 12);
-  mono = 10_000;
-  wallMs(): number {
-    return this.wall;
-  }
-  monoMs(): number {
-    return this.mono;
-  }
-  advance(ms: number): void {
-    this.wall += ms;
-    this.mono += ms;
-  }
-}
 
 const roots: string[] = [];
 after(() => roots.forEach(r => fs.rmSync(r, { recursive: true, force: true })));
@@ -38,7 +24,7 @@ const PROFILE: GpuProfile = { name: 'gpu', label: 'GPU', weight: 1, devices: nul
 function meterFixture(hours = 10) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-meter-test-'));
   roots.push(root);
-  const clock = new FakeClock();
+  const clock = new FakeClock(Date.UTC(2026, 0, 5, 12));
   const db = openDatabase(ledgerPath(root));
   const ledger = new Ledger(db, clock);
   const quota = new QuotaService(ledger, { hours, period: parsePeriod('total'), anchorMs: 0 }, [60, 15]);
