@@ -20,10 +20,20 @@ if [ ${#want[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${want[@]}"
 fi
 
-# 2. Python virtual environment with JupyterLab.
+# 2. Python virtual environment with JupyterLab. It is made from the system's Python when there is
+# one: Jupyter may run as the notebook user (jupyter.user), who must be able to run that Python, and
+# an interpreter under root's home (pyenv) is not reachable for anyone else.
+base_python=python3
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null; then base_python=/usr/bin/python3; fi
+base_real=$(readlink -f "$(command -v "$base_python")")
+if [ -x .venv/bin/python ] && [ "$(cat .venv/.base-python 2>/dev/null)" != "$base_real" ]; then
+  say "re-creating .venv from $base_real"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
   say "creating the virtual environment in .venv"
-  python3 -m venv .venv
+  "$base_python" -m venv .venv
+  echo "$base_real" > .venv/.base-python
 fi
 req_stamp=".venv/.requirements.sha256"
 req_hash=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)

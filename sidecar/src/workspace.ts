@@ -13,7 +13,11 @@ import { createLogger, Logger } from './log';
 import { createFrontDoor, listen } from './http/frontDoor';
 import { JupyterProxy } from './http/proxy';
 import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
-import { lockStateDir, StateLock } from './state/lock';
+import { lockStateDir } from './state/lock';
+import { makePrivateDir } from './state/privateDir';
+import { setUpIsolation } from './jupyter/isolation';
+import { RunAs } from './jupyter/launch';
+import { cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
 import { JupyterSupervisor } from './jupyter/supervisor';
 
 export interface ServeOptions {
@@ -45,15 +49,18 @@ export function urlHost(listenHost: string): string {
 
 /** When run from the repository, use the project's own virtual environment's JupyterLab. */
 export function defaultJupyterCommand(): string[] {
-  const repoVenv = path.resolve(__dirname, '..', '..', '..', '.venv', 'bin', 'jupyter');
+  const repoVenv = path.resolve(__dirname, '..', '..', '.venv', 'bin', 'jupyter');
   return fs.existsSync(repoVenv) ? [repoVenv, 'lab'] : ['jupyter', 'lab'];
 }
 
-/** Jupyter, kernels and terminals must not see the sidecar's own secrets. */
-function jupyterEnv(): NodeJS.ProcessEnv {
+/** Variables of the sidecar's own session that would point a notebook user at root's folders. */
+const SESSION_VARIABLES = ['XDG_RUNTIME_DIR', 'MAIL', 'SUDO_USER', 'SUDO_UID', 'SUDO_GID', 'SUDO_COMMAND'];
+
+/** Jupyter, kernels and terminals must not see the sidecar's own secrets (nor, as another user, its session). */
+function jupyterEnv(asOtherUser: boolean): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('GPU_WORKSPACE_') && k !== 'JUPYTER_TOKEN') {
+    if (!k.startsWith('GPU_WORKSPACE_') && k !== 'JUPYTER_TOKEN' && !(asOtherUser && SESSION_VARIABLES.includes(k))) {
       env[k] = v;
     }
   }
@@ -68,27 +75,74 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
   const { config } = options;
   const log = options.logger ?? createLogger(config.log_level);
   const home = path.resolve(options.home);
+  const state = prepareStateDir(options.stateDir);
+  // Before anything touches the socket or the ledger: a second sidecar must not take over the first's.
+  const lock = lockStateDir(state.root);
+  const cleanups: Array<() => void> = [() => lock.release()];
+  const cleanUp = (): void => {
+    for (const step of cleanups.reverse()) {
+      try {
+        step();
+      } catch {
+        // Best effort: the others must still run.
+      }
+    }
+  };
   try {
-    fs.mkdirSync(home, { recursive: true });
+    return await startLocked(options, log, home, state, cleanUp, step => cleanups.push(step));
+  } catch (err) {
+    cleanUp();
+    throw err;
+  }
+}
+
+/** Where Jupyter's socket and cookie secret live: the state directory, or a private folder the notebook user owns. */
+function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, onClose: (step: () => void) => void): { socketPath: string; cookieSecretFile: string } {
+  if (!runAs) {
+    return { socketPath: state.socketPath, cookieSecretFile: state.cookieSecretFile };
+  }
+  // Jupyter, as the notebook user, cannot enter the state directory: it gets a copy of the
+  // cookie secret (its own, which it could read from its memory anyway) in a folder of its own.
+  const dir = makePrivateDir('gpu-workspace-jupyter-', runAs.user);
+  onClose(() => fs.rmSync(dir, { recursive: true, force: true }));
+  ensureSecret(state.cookieSecretFile);
+  const cookieSecretFile = path.join(dir, 'cookie_secret');
+  fs.copyFileSync(state.cookieSecretFile, cookieSecretFile);
+  fs.chmodSync(cookieSecretFile, 0o600);
+  fs.chownSync(cookieSecretFile, runAs.user.uid, runAs.user.gid);
+  return { socketPath: path.join(dir, 'jupyter.sock'), cookieSecretFile };
+}
+
+async function startLocked(
+  options: ServeOptions,
+  log: Logger,
+  home: string,
+  state: StateLayout,
+  cleanUp: () => void,
+  onClose: (step: () => void) => void
+): Promise<RunningWorkspace> {
+  const { config } = options;
+  const isolation = setUpIsolation({ user: config.jupyter.user, deviceGroup: config.gpu.device_group, home });
+  try {
     if (!fs.statSync(home).isDirectory()) {
       throw new Error('not a directory');
     }
   } catch (err) {
     throw new StartupError(`Cannot use home folder ${home}: ${(err as Error).message}`);
   }
-  const state = prepareStateDir(options.stateDir);
-  // Before anything touches the socket or the ledger: a second sidecar must not take over the first's.
-  const lock = lockStateDir(state.root);
-  try {
-    return await startLocked(options, log, home, state, lock);
-  } catch (err) {
-    lock.release();
-    throw err;
+  if (!isolation.status.enforced) {
+    log.warn('notebook code is not isolated from the sidecar', { reason: isolation.status.reason });
   }
-}
-
-async function startLocked(options: ServeOptions, log: Logger, home: string, state: StateLayout, lock: StateLock): Promise<RunningWorkspace> {
-  const { config } = options;
+  const enforcement = cpuModeEnforcement({
+    isolated: isolation.status.enforced,
+    deviceGroup: config.gpu.device_group,
+    deviceGid: isolation.runAs?.deviceGid ?? null,
+    nodes: findDeviceNodes(config.gpu.device_paths)
+  });
+  if (!enforcement.enforced) {
+    log.warn('CPU mode is not enforced by the operating system', { reason: enforcement.reason });
+  }
+  const { socketPath, cookieSecretFile } = jupyterRunFiles(state, isolation.runAs, onClose);
   const token = options.token ?? ensureSecret(state.tokenFile);
   const base = config.base_url;
 
@@ -96,11 +150,12 @@ async function startLocked(options: ServeOptions, log: Logger, home: string, sta
     command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
     extraArgs: config.jupyter.extra_args,
     home,
-    socketPath: state.socketPath,
-    cookieSecretFile: state.cookieSecretFile,
+    socketPath,
+    cookieSecretFile,
     token,
     baseUrl: base,
-    env: jupyterEnv(),
+    env: jupyterEnv(isolation.runAs !== null),
+    runAs: isolation.runAs,
     startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
     stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
     backoffInitialMs: config.jupyter.restart_backoff_initial_seconds * 1000,
@@ -109,10 +164,10 @@ async function startLocked(options: ServeOptions, log: Logger, home: string, sta
   });
   const db = openDatabase(ledgerPath(state.root));
   const ledger = new Ledger(db);
-  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'));
+  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), { cpuModeEnforcement: enforcement });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
-  const auth = new JupyterAuthenticator(state.socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter);
+  const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token);
   const apiPrefix = `${base}${API_PATH}`;
   const api = createApi({
     prefix: apiPrefix,
@@ -120,12 +175,13 @@ async function startLocked(options: ServeOptions, log: Logger, home: string, sta
     auth,
     gpu,
     ledger,
+    isolation: isolation.status,
     operatorToken: config.operator.token,
     maxBodyBytes: config.api.max_body_bytes,
     log: log.child('api')
   });
   const proxy = new JupyterProxy({
-    socketPath: state.socketPath,
+    socketPath,
     isRunning: () => supervisor.state === 'running',
     waitForJupyter,
     log: log.child('proxy')
@@ -147,7 +203,7 @@ async function startLocked(options: ServeOptions, log: Logger, home: string, sta
     await supervisor.stop();
     proxy.close();
     db.close();
-    lock.release();
+    cleanUp();
   };
   try {
     // The GPU mode decides Jupyter's environment, so it is restored before the first start.

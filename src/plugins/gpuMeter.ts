@@ -5,7 +5,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 import { formatDuration, formatWhen, remainingNow } from '../format';
-import { IUsage, IWorkspaceModel } from '../tokens';
+import { IUsage, IWorkspaceModel, IWorkspaceStatus } from '../tokens';
 import { GpuCommandIDs } from './gpuToggle';
 
 const PLUGIN_ID = 'jupyterlab-gpu-workspace:gpu-meter';
@@ -190,6 +190,7 @@ class QuotaWatcher {
   private warned = new Set<number>();
   private idleWarnedFor: string | null = null;
   private exhaustionAnnounced: string | null = null;
+  private watchdogSeen: string | null | undefined = undefined;
 
   constructor(
     private readonly app: JupyterFrontEnd,
@@ -206,6 +207,7 @@ class QuotaWatcher {
     const q = status.quota;
     const left = remainingNow(q.remaining_seconds, q.burn_rate, this.model.statusReceivedAt);
     const autoClose = this.settings().warningStyle === 'quiet' ? 0 : false;
+    this.watchWatchdog(status.gpu.watchdog_stopped, autoClose);
     if (status.gpu.mode === 'on') {
       // Only the lowest threshold crossed is announced, once.
       const crossed = q.warn_minutes.filter(m => left <= m * 60 && !this.warned.has(m));
@@ -236,6 +238,32 @@ class QuotaWatcher {
         this.warned = new Set([...this.warned].filter(m => left <= m * 60));
       }
     }
+  }
+
+  /** A process of this workspace used the GPU in CPU mode and was stopped: say which and why. */
+  private watchWatchdog(stops: IWorkspaceStatus['gpu']['watchdog_stopped'], autoClose: false | 0): void {
+    const newest = stops[0] ? `${stops[0].pid}@${stops[0].at}` : null;
+    if (this.watchdogSeen === undefined) {
+      // What was stopped before this page loaded is old news.
+      this.watchdogSeen = newest;
+      return;
+    }
+    if (newest === null || newest === this.watchdogSeen) {
+      return;
+    }
+    this.watchdogSeen = newest;
+    const stop = stops[0];
+    Notification.warning(
+      this.trans.__(
+        'A process used the GPU in CPU mode and was stopped (pid %1: %2). Enable GPU mode to use the GPU; GPU time is charged then.',
+        stop.pid,
+        stop.command
+      ),
+      {
+        autoClose,
+        actions: [{ label: this.trans.__('Enable GPU'), callback: () => void this.app.commands.execute(GpuCommandIDs.toggle, { enabled: true }) }]
+      }
+    );
   }
 
   /** The sidecar announced the switch to CPU mode: save everything now and say when it happens. */

@@ -51,7 +51,11 @@ export class WorkspaceStatusItem extends Widget {
             this.model.status.version,
             this.model.status.jupyter.state,
             this.model.status.jupyter.restarts
-          )
+          ) +
+          '\n' +
+          (this.model.status.isolation.enforced
+            ? this.trans.__('Notebook code runs as %1, apart from the workspace service.', this.model.status.isolation.user)
+            : this.trans.__('Notebook code is not isolated from the workspace service: %1', this.model.status.isolation.reason ?? ''))
         : '');
     this.node.title = detail;
   }

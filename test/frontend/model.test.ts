@@ -44,6 +44,7 @@ const status = (version: string, pid = 100, restarts = 0): StatusResponse => ({
     last_error: null
   },
   user: { username: 'alice', name: 'Alice' },
+  isolation: { user: 'jovyan', enforced: true, reason: null },
   gpu: {
     available: true,
     reason: null,
@@ -58,6 +59,9 @@ const status = (version: string, pid = 100, restarts = 0): StatusResponse => ({
     idle_warning: false,
     idle_warning_minutes: 15,
     utilization_error: null,
+    cpu_mode_enforced: true,
+    cpu_mode_reason: null,
+    watchdog_stopped: [],
     exhausted_switch_at: null
   },
   quota: {

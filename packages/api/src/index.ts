@@ -109,10 +109,27 @@ export interface GpuStatus {
   /** Why utilisation could not be read (nvidia-smi failing or hanging); null when it could. */
   utilization_error: string | null;
   /**
+   * Whether CPU mode is enforced by the operating system (Jupyter runs as the
+   * notebook user without the GPU device group), not only by CUDA_VISIBLE_DEVICES.
+   */
+  cpu_mode_enforced: boolean;
+  /** Why CPU mode is not enforced, for the operator; null when it is. */
+  cpu_mode_reason: string | null;
+  /** Workspace processes the watchdog stopped for holding GPU memory in CPU mode, newest first (at most 10). */
+  watchdog_stopped: WatchdogStop[];
+  /**
    * Set when the hours ran out: the sidecar switches to CPU mode at this time (ISO).
    * Open pages save their documents before then; a grant cancels it.
    */
   exhausted_switch_at: string | null;
+}
+
+export interface WatchdogStop {
+  pid: number;
+  /** The process's command line, shortened. */
+  command: string;
+  used_memory_mib: number;
+  at: string;
 }
 
 export interface QuotaStatus {
@@ -138,12 +155,23 @@ export interface UserInfo {
   name: string;
 }
 
+/** Whether notebook code is kept away from the sidecar's state (ledger, secrets) and process. */
+export interface IsolationStatus {
+  /** The Unix user Jupyter, kernels and terminals run as. */
+  user: string;
+  /** True when that user is not the sidecar's own and the state directory is the sidecar's alone. */
+  enforced: boolean;
+  /** Why isolation is not enforced, and what to do; null when it is. */
+  reason: string | null;
+}
+
 /** GET status */
 export interface StatusResponse {
   version: string;
   api_version: number;
   jupyter: JupyterStatus;
   user: UserInfo;
+  isolation: IsolationStatus;
   gpu: GpuStatus;
   quota: QuotaStatus;
 }

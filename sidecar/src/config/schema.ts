@@ -41,6 +41,13 @@ export const CONFIG_SCHEMA = {
           items: { type: 'string', minLength: 1 },
           default: []
         },
+        user: {
+          description:
+            'The notebook user (docker-stacks: "jovyan"). When set, the sidecar must run as root: it starts Jupyter, and so every kernel and terminal, as this user (uid, gid, supplementary groups, HOME set to the home folder, umask 022), so notebook code cannot touch the ledger, the secrets or the sidecar. Unset: Jupyter runs as the sidecar\'s own user and the status says isolation is not enforced.',
+          type: 'string',
+          minLength: 1,
+          pattern: '^[a-z_][a-z0-9_.-]*[$]?$'
+        },
         extra_args: {
           description: 'Extra command-line arguments passed to the Jupyter server, e.g. ["--ServerApp.iopub_data_rate_limit=1e10"].',
           type: 'array',
@@ -153,8 +160,27 @@ export const CONFIG_SCHEMA = {
           maximum: 1440,
           default: 15
         },
+        device_group: {
+          description:
+            'The Unix group that owns the GPU device nodes (e.g. "video" or "nvidia"). With jupyter.user set, Jupyter gets this group only in GPU mode, so in CPU mode the operating system refuses kernels the GPU whatever they set in CUDA_VISIBLE_DEVICES. Unset: CPU mode relies on the environment and the watchdog only.',
+          type: 'string',
+          minLength: 1
+        },
+        device_paths: {
+          description: 'The GPU device nodes whose permissions are checked at start (a trailing * matches any ending). Nodes open to everyone make CPU mode unenforceable: the status says so.',
+          type: 'array',
+          items: { type: 'string', pattern: '^/' },
+          default: ['/dev/nvidia*']
+        },
+        watchdog_seconds: {
+          description: 'How often, in CPU mode, nvidia-smi is asked which processes hold GPU memory; any of the workspace\'s is stopped and the user told why. 0 turns the watchdog off.',
+          type: 'number',
+          minimum: 0,
+          maximum: 3600,
+          default: 10
+        },
         exhaustion_grace_seconds: {
-          description: 'When the hours run out, the open page gets this long to save and switch to CPU mode itself before the sidecar switches. Not charged.',
+          description: 'When the hours run out, open pages save their documents and this long later the sidecar switches to CPU mode, with or without a page open. A grant in the meantime calls the switch off. Not charged.',
           type: 'number',
           minimum: 0,
           maximum: 600,
@@ -235,6 +261,7 @@ export interface WorkspaceConfig {
   log_level: 'debug' | 'info' | 'warn' | 'error';
   jupyter: {
     command: string[];
+    user?: string;
     extra_args: string[];
     start_timeout_seconds: number;
     stop_timeout_seconds: number;
@@ -254,6 +281,9 @@ export interface WorkspaceConfig {
     idle_utilization_percent: number;
     idle_warning_minutes: number;
     exhaustion_grace_seconds: number;
+    device_group?: string;
+    device_paths: string[];
+    watchdog_seconds: number;
     quota: {
       hours: number;
       period: string;

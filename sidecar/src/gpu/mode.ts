@@ -7,7 +7,7 @@ import { GpuProbe } from './probe';
 
 /** What the mode needs of the Jupyter supervisor. */
 export interface ModeSupervisor {
-  setEnvOverlay(overlay: Record<string, string>): void;
+  setLaunchOverlay(overlay: { env: Record<string, string>; gpuDevices: boolean }): void;
   restart(reason: string): Promise<void>;
   readonly isBusy: boolean;
   readonly isShuttingDown: boolean;
@@ -240,7 +240,7 @@ export class GpuModeController extends EventEmitter<{ changed: [] }> {
   }
 
   private applyEnvironment(on: boolean, profile: GpuProfile): void {
-    this.options.supervisor.setEnvOverlay(gpuEnvironment(on, profile, this.probe.devices));
+    this.options.supervisor.setLaunchOverlay({ env: gpuEnvironment(on, profile, this.probe.devices), gpuDevices: on });
   }
 
   private findProfile(name: string | undefined): GpuProfile {

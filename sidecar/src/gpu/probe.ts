@@ -70,3 +70,33 @@ export function probeGpus(nvidiaSmi: string, timeoutMs = 10_000): Promise<GpuPro
     );
   });
 }
+
+/** A process holding GPU memory, as nvidia-smi reports it. */
+export interface ComputeApp {
+  pid: number;
+  used_memory_mib: number;
+}
+
+/** `nvidia-smi --query-compute-apps=pid,used_memory`: the processes using a GPU right now. */
+export function queryComputeApps(nvidiaSmi: string, timeoutMs = 10_000): Promise<ComputeApp[]> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      nvidiaSmi,
+      ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'],
+      { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`nvidia-smi failed: ${(stderr || err.message).trim().split('\n')[0]}`));
+          return;
+        }
+        resolve(
+          stdout
+            .split('\n')
+            .map(line => line.split(',').map(f => f.trim()))
+            .filter(([pid]) => /^\d+$/.test(pid ?? ''))
+            .map(([pid, mem]) => ({ pid: Number(pid), used_memory_mib: Number(mem) || 0 }))
+        );
+      }
+    );
+  });
+}

@@ -8,16 +8,25 @@ import { quotaPolicy } from '../quota/policy';
 import { QuotaService } from '../quota/service';
 import { ExhaustionGuard } from './exhaustion';
 import { DEFAULT_PROFILE, GpuModeController } from './mode';
-import { probeGpus } from './probe';
+import { CpuModeEnforcement } from './deviceNodes';
+import { probeGpus, queryComputeApps } from './probe';
+import { GpuWatchdog } from './watchdog';
 import { UtilizationWatch } from './utilization';
 
 /** What the GPU side needs of the Jupyter supervisor. */
+export interface GpuServiceOptions {
+  /** Whether the operating system keeps the GPU away from kernels in CPU mode. */
+  cpuModeEnforcement: CpuModeEnforcement;
+  clock?: Clock;
+}
+
 export interface GpuSupervisor extends EventEmitter {
-  setEnvOverlay(overlay: Record<string, string>): void;
+  setLaunchOverlay(overlay: { env: Record<string, string>; gpuDevices: boolean }): void;
   restart(reason: string): Promise<void>;
   readonly isBusy: boolean;
   readonly isShuttingDown: boolean;
   readonly state: string;
+  status(): { pid: number | null };
 }
 
 /** How soon a forced switch to CPU mode is tried again when a restart was in its way. */
@@ -41,15 +50,20 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
   readonly quota: QuotaService;
   readonly exhaustion: ExhaustionGuard;
   readonly utilization: UtilizationWatch;
+  readonly watchdog: GpuWatchdog;
+  private readonly clock: Clock;
+  private readonly enforcement: CpuModeEnforcement;
 
   constructor(
     private readonly config: WorkspaceConfig['gpu'],
     private readonly ledger: Ledger,
     supervisor: GpuSupervisor,
     private readonly log: Logger,
-    private readonly clock: Clock = systemClock
+    options: GpuServiceOptions = { cpuModeEnforcement: { enforced: false, reason: 'not checked' } }
   ) {
     super();
+    const clock = (this.clock = options.clock ?? systemClock);
+    this.enforcement = options.cpuModeEnforcement;
     const changed = (): boolean => this.emit('changed');
     const probe = () => probeGpus(config.nvidia_smi);
     this.quota = new QuotaService(ledger, quotaPolicy(config.quota), config.quota.warn_minutes);
@@ -87,6 +101,16 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
       clock
     });
 
+    this.watchdog = new GpuWatchdog({
+      intervalMs: config.watchdog_seconds * 1000,
+      computeApps: () => queryComputeApps(config.nvidia_smi),
+      jupyterPid: () => supervisor.status().pid,
+      active: () => this.mode.snapshot().mode === 'off' && this.mode.snapshot().available,
+      audit: (action, detail) => ledger.audit('system', action, detail),
+      onStop: changed,
+      log: log.child('watchdog')
+    });
+
     supervisor.on('state', (state: string) => this.meter.setJupyterRunning(state === 'running'));
     this.meter.on('charged', changed);
     this.meter.on('exhausted', () => this.exhaustion.onExhausted());
@@ -115,6 +139,7 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
     }
     await this.mode.init();
     this.utilization.start();
+    this.watchdog.start();
   }
 
   status(): GpuStatus {
@@ -127,6 +152,9 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
       idle_warning: snapshot.mode === 'on' && idleSince !== null && idleMs >= this.config.idle_warning_minutes * 60_000,
       idle_warning_minutes: this.config.idle_warning_minutes,
       utilization_error: snapshot.mode === 'on' ? this.utilization.readingError : null,
+      cpu_mode_enforced: this.enforcement.enforced,
+      cpu_mode_reason: this.enforcement.reason,
+      watchdog_stopped: this.watchdog.stops,
       exhausted_switch_at: this.exhaustion.switchAt
     };
   }
@@ -138,6 +166,7 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
   /** The sidecar stops (not the user): GPU mode is kept for the next start. */
   stop(): void {
     this.utilization.stop();
+    this.watchdog.stop();
     this.exhaustion.cancel();
     this.meter.stop();
   }

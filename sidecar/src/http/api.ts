@@ -3,19 +3,19 @@ import type {
   GpuSwitchAccepted,
   GrantResponse,
   HealthResponse,
+  IsolationStatus,
   RestartAccepted,
   StatusResponse,
   UsageResponse
 } from '@jupyterlab-gpu-workspace/api';
 import express, { NextFunction, Request, Response, Router } from 'express';
-import { timingSafeEqual } from 'node:crypto';
 import { badRequest, forbidden, notFound, WorkspaceError } from '../errors';
 import { GpuService } from '../gpu/service';
 import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
-import { Caller, JupyterAuthenticator } from './auth';
+import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -24,6 +24,7 @@ export interface ApiDeps {
   auth: JupyterAuthenticator;
   gpu: GpuService;
   ledger: Ledger;
+  isolation: IsolationStatus;
   operatorToken: string | undefined;
   maxBodyBytes: number;
   log: Logger;
@@ -66,9 +67,7 @@ function requireOperator(req: Request, operatorToken: string | undefined): void 
     throw forbidden('Operator actions are disabled: no operator.token is set in the sidecar configuration.');
   }
   const match = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  const given = Buffer.from(match?.[1] ?? '');
-  const expected = Buffer.from(operatorToken);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!sameSecret(match?.[1] ?? '', operatorToken)) {
     throw forbidden('This action needs the operator token (Authorization: token <operator token>).');
   }
 }
@@ -126,6 +125,7 @@ export function createApiRouter(deps: ApiDeps): Router {
         api_version: API_VERSION,
         jupyter: deps.supervisor.status(),
         user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username },
+        isolation: deps.isolation,
         gpu: deps.gpu.status(),
         quota: deps.gpu.quotaStatus()
       };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { forbidden, jupyterUnavailable, unauthorized } from '../errors';
 import { requestOverSocket } from '../jupyter/unixHttp';
@@ -30,7 +30,14 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return out;
 }
 
-function tokenFrom(req: IncomingMessage): string | undefined {
+/** Constant-time comparison of two secrets. */
+export function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function tokenFrom(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
   if (header) {
     const match = /^(?:token|bearer)\s+(\S+)$/i.exec(header.trim());
@@ -52,7 +59,9 @@ export class JupyterAuthenticator {
     private readonly socketPath: string,
     private readonly baseUrl: string,
     private readonly cacheMs: number,
-    private readonly waitForJupyter: () => Promise<boolean>
+    private readonly waitForJupyter: () => Promise<boolean>,
+    /** The operator's token: refused here, so it is never replayed to Jupyter. */
+    private readonly operatorToken?: string
   ) {}
 
   async authenticate(req: IncomingMessage): Promise<Caller> {
@@ -61,9 +70,12 @@ export class JupyterAuthenticator {
     if (!token && !cookie) {
       throw unauthorized('Authentication required: send "Authorization: token <token>" or a Jupyter login cookie.');
     }
+    if (token && this.operatorToken && sameSecret(token, this.operatorToken)) {
+      throw forbidden('The operator token works only on operator routes (POST quota/grants); use the workspace token here.');
+    }
     const via: Caller['via'] = token ? 'token' : 'cookie';
     if (via === 'cookie') {
-      this.checkXsrf(req);
+      this.checkCookieWrite(req);
     }
     const key = createHash('sha256')
       .update(`${token ?? ''}\n${token ? '' : cookie}`)
@@ -81,11 +93,18 @@ export class JupyterAuthenticator {
     return caller;
   }
 
-  /** Double-submit check, as Jupyter does: the X-XSRFToken header must equal the _xsrf cookie on writes. */
-  private checkXsrf(req: IncomingMessage): void {
+  /**
+   * A cookie-authenticated write must come from the workspace's own pages:
+   * same origin, as browsers say with Sec-Fetch-Site and Origin, and the
+   * XSRF double submit Jupyter uses. The double submit alone is not enough:
+   * on a path-based JupyterHub, another user's server on the same domain can
+   * plant the _xsrf cookie.
+   */
+  private checkCookieWrite(req: IncomingMessage): void {
     if (SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) {
       return;
     }
+    checkSameOrigin(req);
     const cookie = parseCookies(req.headers.cookie).get('_xsrf');
     const header = req.headers['x-xsrftoken'];
     if (!cookie || typeof header !== 'string' || header !== cookie) {
@@ -130,6 +149,30 @@ export class JupyterAuthenticator {
       if (entry.expires <= now) {
         this.cache.delete(key);
       }
+    }
+  }
+}
+
+/**
+ * Refuses a request a browser marked as coming from another site, or whose
+ * Origin is not this host. Clients that send neither header (curl, scripts)
+ * are not browsers and cannot carry a victim's cookie on their own.
+ */
+export function checkSameOrigin(req: IncomingMessage): void {
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string' && site !== 'same-origin') {
+    throw forbidden(`Request refused: it came from another site (Sec-Fetch-Site: ${site}). Use the workspace's own pages.`);
+  }
+  const origin = req.headers.origin;
+  if (typeof origin === 'string') {
+    let host = '';
+    try {
+      host = new URL(origin).host;
+    } catch {
+      // "null" or garbage: not this host.
+    }
+    if (!host || host !== req.headers.host) {
+      throw forbidden(`Request refused: its Origin (${origin}) is not this workspace (${req.headers.host ?? 'no Host'}).`);
     }
   }
 }

@@ -5,9 +5,17 @@ import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api'
 import { busy, StartupError, stopping } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
+import { launchCommand, RunAs, SETPRIV, userEnvironment } from './launch';
 import { requestOverSocket } from './unixHttp';
 
 export type { JupyterState };
+
+/** What the GPU mode decides about Jupyter's next start. */
+export interface LaunchOverlay {
+  env: Record<string, string>;
+  /** Whether Jupyter gets the GPU device group (with a notebook user and gpu.device_group set). */
+  gpuDevices: boolean;
+}
 
 export interface SupervisorOptions {
   /** Program and leading arguments, e.g. ['/venv/bin/jupyter', 'lab']. */
@@ -20,6 +28,8 @@ export interface SupervisorOptions {
   baseUrl: string;
   /** Environment for Jupyter (and so for every kernel and terminal). */
   env: NodeJS.ProcessEnv;
+  /** The notebook user Jupyter runs as; null: the sidecar's own user. */
+  runAs: RunAs | null;
   startTimeoutMs: number;
   stopTimeoutMs: number;
   backoffInitialMs: number;
@@ -67,8 +77,8 @@ export class JupyterSupervisor extends EventEmitter {
   private stderrTail: string[] = [];
   private busy: Promise<void> | null = null;
   private shuttingDown = false;
-  /** Variables laid over the base environment at the next start (GPU visibility). */
-  private envOverlay: Record<string, string> = {};
+  /** What the GPU mode lays over the launch at the next start: variables, and the device group. */
+  private overlay: LaunchOverlay = { env: {}, gpuDevices: false };
 
   constructor(private readonly options: SupervisorOptions) {
     super();
@@ -121,9 +131,9 @@ export class JupyterSupervisor extends EventEmitter {
     });
   }
 
-  /** Sets variables for Jupyter's next start; a restart makes every kernel and terminal see them. */
-  setEnvOverlay(overlay: Record<string, string>): void {
-    this.envOverlay = { ...overlay };
+  /** Sets what Jupyter's next start gets from the GPU mode; a restart makes every kernel and terminal see it. */
+  setLaunchOverlay(overlay: LaunchOverlay): void {
+    this.overlay = { env: { ...overlay.env }, gpuDevices: overlay.gpuDevices };
   }
 
   /** True while a start, stop or restart is running. */
@@ -237,7 +247,7 @@ export class JupyterSupervisor extends EventEmitter {
       '--ServerApp.allow_remote_access=True',
       '--ServerApp.trust_xheaders=True'
     ];
-    if (process.getuid?.() === 0) {
+    if (process.getuid?.() === 0 && !o.runAs) {
       args.push('--allow-root');
     }
     return [...args, ...o.extraArgs];
@@ -254,18 +264,18 @@ export class JupyterSupervisor extends EventEmitter {
     const [program] = o.command;
     // setpriv --pdeathsig: if the sidecar itself is killed (even with SIGKILL), the
     // kernel sends Jupyter SIGTERM, so no server is left behind without its front door.
-    const usePdeathsig = fs.existsSync('/usr/bin/setpriv');
+    const usePdeathsig = fs.existsSync(SETPRIV);
     // Through setpriv a missing program is setpriv's exit 127, not spawn's ENOENT: check it here.
     if (usePdeathsig && !findProgram(program, o.env.PATH, o.home)) {
       this.child = null;
       this.setState('stopped');
       throw new StartupError(this.explainFailure('error:ENOENT', program));
     }
-    const file = usePdeathsig ? '/usr/bin/setpriv' : program;
-    const argv = usePdeathsig ? ['--pdeathsig', 'SIGTERM', '--', program, ...this.args()] : this.args();
+    const { file, argv } = launchCommand(program, this.args(), o.runAs, this.overlay.gpuDevices, usePdeathsig);
+    const identity = o.runAs ? userEnvironment(o.runAs.user, o.home) : {};
     const child = spawn(file, argv, {
       cwd: o.home,
-      env: { ...o.env, ...this.envOverlay, JUPYTER_TOKEN: o.token },
+      env: { ...o.env, ...identity, ...this.overlay.env, JUPYTER_TOKEN: o.token },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true
     });

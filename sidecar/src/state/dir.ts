@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { StartupError } from '../errors';
+import { makePrivateDir } from './privateDir';
 
 /** Longest path a Unix socket may have on Linux (sun_path is 108 bytes with the NUL). */
 const MAX_SOCKET_PATH = 107;
@@ -31,11 +31,8 @@ export function prepareStateDir(root: string): StateLayout {
   }
   let socketPath = path.join(abs, 'run', 'jupyter.sock');
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
-    // Deep state directories exceed the socket path limit; use a private folder under /tmp instead.
-    const short = path.join(os.tmpdir(), `gpu-workspace-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`);
-    fs.mkdirSync(short, { recursive: true, mode: 0o700 });
-    fs.chmodSync(short, 0o700);
-    socketPath = path.join(short, 'jupyter.sock');
+    // Deep state directories exceed the socket path limit; use a fresh private folder under /tmp instead.
+    socketPath = path.join(makePrivateDir('gpu-workspace-run-'), 'jupyter.sock');
   }
   return {
     root: abs,

@@ -37,9 +37,11 @@ class FakeSupervisor extends EventEmitter implements ModeSupervisor {
   constructor(private readonly journal: Journal) {
     super();
   }
-  setEnvOverlay(overlay: Record<string, string>): void {
-    this.overlay = overlay;
+  setLaunchOverlay(overlay: { env: Record<string, string>; gpuDevices: boolean }): void {
+    this.overlay = overlay.env;
+    this.gpuDevices = overlay.gpuDevices;
   }
+  gpuDevices = false;
   async restart(reason: string): Promise<void> {
     this.journal.add(`restart: ${reason}`);
     this.isBusy = true;

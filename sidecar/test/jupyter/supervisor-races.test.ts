@@ -40,6 +40,7 @@ function harness(options: { stopTimeoutMs?: number; startDelaySeconds?: number }
     token: 'supervisor-test-token',
     baseUrl: '/',
     env: { ...process.env, FAKE_JUPYTER_LOG: eventsFile, FAKE_JUPYTER_START_DELAY: String(options.startDelaySeconds ?? 0) },
+    runAs: null,
     startTimeoutMs: 20_000,
     stopTimeoutMs: options.stopTimeoutMs ?? 10_000,
     backoffInitialMs: 100,

@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ErrorBody, GpuStatus, GpuSwitchAccepted, QuotaStatus, UsageResponse } from '@jupyterlab-gpu-workspace/api';
-import { execute, openWebSocket } from './kernel';
-import { fetchJson, JsonResponse, RESTART_TIMEOUT_MS, Sidecar, SIDECAR_DIR, startKernel, StatusBody, tokenHeader, waitFor } from './sidecar';
+import { fetchJson, JsonResponse, RESTART_TIMEOUT_MS, runInNewKernel, Sidecar, SIDECAR_DIR, StatusBody, tokenHeader, waitFor } from './sidecar';
 
 export const FAKE_NVIDIA_SMI = path.join(SIDECAR_DIR, 'test', 'fixtures', 'bin', 'nvidia-smi');
 
@@ -125,21 +124,7 @@ export function postGrant(sidecar: Sidecar, body: unknown, authorization?: strin
  * Resolves with the value as Python's repr: "'0'", "''" or "None".
  */
 export async function kernelCudaVisibleDevices(sidecar: Sidecar): Promise<string> {
-  const kernelId = await startKernel(sidecar);
-  try {
-    const ws = await openWebSocket(sidecar.url(`api/kernels/${kernelId}/channels?token=${sidecar.token}`).replace(/^http/, 'ws'));
-    try {
-      const { stdout, reply } = await execute(ws, "import os; print(repr(os.environ.get('CUDA_VISIBLE_DEVICES')))");
-      if (reply.content.status !== 'ok') {
-        throw new Error(`The kernel answered ${JSON.stringify(reply.content)}`);
-      }
-      return stdout.trim();
-    } finally {
-      ws.close();
-    }
-  } finally {
-    await fetch(sidecar.url(`api/kernels/${kernelId}`), { method: 'DELETE', headers: tokenHeader(sidecar), signal: AbortSignal.timeout(30_000) });
-  }
+  return (await runInNewKernel(sidecar, "import os; print(repr(os.environ.get('CUDA_VISIBLE_DEVICES')))")).trim();
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_PATH, RestartAccepted, StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import { stringify as toYaml } from 'yaml';
+import { execute, openWebSocket } from './kernel';
 
 export const SIDECAR_DIR = path.resolve(__dirname, '..', '..');
 export const REPO_ROOT = path.resolve(SIDECAR_DIR, '..');
@@ -507,4 +508,26 @@ export async function restartAndWait(sidecar: Sidecar): Promise<{ accepted: Json
     throw new Error(`POST server/restart answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
   }
   return { accepted, after: await waitForGeneration(sidecar, accepted.body.jupyter.generation) };
+}
+
+/**
+ * Starts a new kernel, runs `code` in it, shuts it down, and resolves with
+ * what it printed. Fails with the kernel's error if the code raised.
+ */
+export async function runInNewKernel(sidecar: Sidecar, code: string): Promise<string> {
+  const kernelId = await startKernel(sidecar);
+  try {
+    const ws = await openWebSocket(sidecar.url(`api/kernels/${kernelId}/channels?token=${sidecar.token}`).replace(/^http/, 'ws'));
+    try {
+      const { stdout, reply } = await execute(ws, code);
+      if (reply.content.status !== 'ok') {
+        throw new Error(`The kernel answered ${JSON.stringify(reply.content)}`);
+      }
+      return stdout;
+    } finally {
+      ws.close();
+    }
+  } finally {
+    await fetch(sidecar.url(`api/kernels/${kernelId}`), { method: 'DELETE', headers: tokenHeader(sidecar), signal: AbortSignal.timeout(30_000) });
+  }
 }
