@@ -16,6 +16,20 @@ export const CONFIG_SCHEMA = {
       minLength: 1,
       default: '127.0.0.1'
     },
+    allowed_hosts: {
+      description:
+        'Host names (without port) that requests may name in their Host header; anything else gets 403, so a DNS-rebinding page cannot reach the workspace. Empty: localhost, 127.0.0.1, ::1, listen_host and this machine\'s name. Add the public name when serving remotely (e.g. ["hub.example.edu"]); "*" turns the check off.',
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: []
+    },
+    trusted_proxies: {
+      description:
+        'IP addresses of reverse proxies in front of the sidecar (e.g. JupyterHub\'s) whose X-Forwarded-*, X-Real-Ip and X-Scheme headers are believed. From anyone else those headers are dropped and replaced by what the sidecar sees.',
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      default: []
+    },
     base_url: {
       description:
         'URL prefix of the whole workspace (Jupyter and the sidecar API), e.g. "/user/alice/" behind JupyterHub. Must start and end with "/".',
@@ -257,6 +271,8 @@ export const CONFIG_SCHEMA = {
 
 export interface WorkspaceConfig {
   listen_host: string;
+  allowed_hosts: string[];
+  trusted_proxies: string[];
   base_url: string;
   log_level: 'debug' | 'info' | 'warn' | 'error';
   jupyter: {

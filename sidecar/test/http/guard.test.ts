@@ -1,0 +1,56 @@
+/**
+ * The front door's checks on their own: Host names (DNS rebinding), the
+ * operator token never going to Jupyter, foreign-Origin WebSockets, and whose
+ * X-Forwarded-* headers are believed.
+ */
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { test } from 'node:test';
+import { createGuard, hostName } from '../../src/http/guard';
+
+const OPERATOR = 'operator-token-0123456789abcdef';
+
+function request(headers: Record<string, string>, url = '/lab', remoteAddress = '127.0.0.1'): IncomingMessage {
+  return { headers, url, socket: { remoteAddress } } as unknown as IncomingMessage;
+}
+
+const guard = createGuard({ allowedHosts: [], listenHost: '127.0.0.1', trustedProxies: ['10.0.0.5'], operatorToken: OPERATOR });
+
+test('the Host header names a host with or without port, IPv6 in brackets', () => {
+  assert.equal(hostName('Example.ORG:8888'), 'example.org');
+  assert.equal(hostName('[::1]:8888'), '::1');
+  assert.equal(hostName('127.0.0.1'), '127.0.0.1');
+});
+
+test('a request naming this machine passes; one naming another host is refused (DNS rebinding)', () => {
+  assert.doesNotThrow(() => guard.check(request({ host: '127.0.0.1:8888' }), 'jupyter', false));
+  assert.doesNotThrow(() => guard.check(request({ host: 'localhost:8888' }), 'api', false));
+  assert.throws(() => guard.check(request({ host: 'evil.example:8888' }), 'jupyter', false), (e: { status?: number }) => e.status === 403);
+  assert.throws(() => guard.check(request({}), 'jupyter', false), /not allowed/);
+});
+
+test('an operator can allow a public name, or any host with "*"', () => {
+  const hub = createGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined });
+  assert.doesNotThrow(() => hub.check(request({ host: 'hub.example.edu' }), 'jupyter', false));
+  assert.throws(() => hub.check(request({ host: 'localhost' }), 'jupyter', false));
+  const any = createGuard({ allowedHosts: ['*'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined });
+  assert.doesNotThrow(() => any.check(request({ host: 'whatever.example' }), 'jupyter', false));
+});
+
+test('the operator token never goes to Jupyter, by header or in the URL', () => {
+  assert.throws(() => guard.check(request({ host: 'localhost', authorization: `token ${OPERATOR}` }), 'jupyter', false), /never passed on to Jupyter/);
+  assert.throws(() => guard.check(request({ host: 'localhost' }, `/api/contents?token=${OPERATOR}`), 'jupyter', false), /never passed on/);
+  assert.doesNotThrow(() => guard.check(request({ host: 'localhost', authorization: `token ${OPERATOR}` }), 'api', false));
+});
+
+test('a cookie WebSocket from another origin is refused; from the page\'s own origin it passes', () => {
+  const ws = (origin: string) => request({ host: '127.0.0.1:8888', cookie: 'username-127-0-0-1-8888="x"', origin });
+  assert.throws(() => guard.check(ws('http://evil.example'), 'jupyter', true), /WebSocket refused/);
+  assert.doesNotThrow(() => guard.check(ws('http://127.0.0.1:8888'), 'jupyter', true));
+});
+
+test('X-Forwarded-* headers are believed only from a trusted proxy', () => {
+  assert.equal(guard.trustsForwardedHeaders(request({}, '/', '10.0.0.5')), true);
+  assert.equal(guard.trustsForwardedHeaders(request({}, '/', '::ffff:10.0.0.5')), true);
+  assert.equal(guard.trustsForwardedHeaders(request({}, '/', '127.0.0.1')), false);
+});
