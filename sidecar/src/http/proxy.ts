@@ -4,7 +4,18 @@ import { Logger } from '../log';
 import { isDisconnect } from './disconnects';
 import { forwardedRequestHeaders } from './headers';
 import { relay } from './relay';
+import { StaticCache } from './staticCache';
+import { negotiate } from './encoding';
 import { tunnelWebSocket } from './wsTunnel';
+
+export interface CompressionOptions {
+  /** Compress responses as browsers ask (brotli or gzip). Default true. */
+  enabled?: boolean;
+  /** Smallest body worth compressing, in bytes. Default 1024. */
+  minBytes?: number;
+  /** Memory for compressed immutable assets, in bytes; 0 turns the store off. Default 32 MiB. */
+  cacheBytes?: number;
+}
 
 export interface JupyterProxyOptions {
   socketPath: string;
@@ -13,7 +24,17 @@ export interface JupyterProxyOptions {
   /** Resolves true when Jupyter is (back) up; requests wait on it during a restart. */
   waitForJupyter: () => Promise<boolean>;
   log: Logger;
+  compression?: CompressionOptions;
 }
+
+export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
+  enabled: true,
+  minBytes: 1024,
+  cacheBytes: 32 * 1024 * 1024
+};
+
+/** One asset may take at most this share of the store (JupyterLab's largest bundle is ~2.5 MB plain). */
+const CACHE_ENTRY_SHARE = 4;
 
 const UNAVAILABLE = 'The Jupyter server is restarting or not running. Try again in a moment.';
 
@@ -61,21 +82,30 @@ function retryable(req: http.IncomingMessage, upReq: http.ClientRequest, err: No
 /**
  * Forwards every HTTP request and WebSocket that is not the sidecar's own to
  * Jupyter's Unix socket. Plain requests go through Node's http client with a
- * keep-alive pool (no proxy library in the hot path); WebSockets are
- * joined byte for byte.
+ * keep-alive pool (no proxy library in the hot path), with responses
+ * compressed as the browser asks; WebSockets are joined byte for byte.
  * The Host header is kept (Jupyter checks it against Origin for WebSockets)
  * and X-Forwarded-* are set as http-proxy's `xfwd` does.
  */
 export class JupyterProxy {
   private readonly agent: http.Agent;
+  private readonly compression: Required<CompressionOptions>;
+  /** Compressed immutable assets; null when turned off. */
+  readonly cache: StaticCache | null;
 
   constructor(private readonly options: JupyterProxyOptions) {
     // A keep-alive pool to the socket: a new connection per request would add a round trip to every REST call.
     // LIFO reuses the most recently used connection, so a quiet tab keeps few sockets warm.
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
+    this.compression = { ...COMPRESSION_DEFAULTS, ...options.compression };
+    const { enabled, cacheBytes } = this.compression;
+    this.cache = enabled && cacheBytes > 0 ? new StaticCache(cacheBytes, Math.floor(cacheBytes / CACHE_ENTRY_SHARE)) : null;
   }
 
   async web(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.serveKept(req, res)) {
+      return;
+    }
     if (this.options.isRunning()) {
       this.forward(req, res, true);
       return;
@@ -109,6 +139,25 @@ export class JupyterProxy {
 
   close(): void {
     this.agent.destroy();
+    this.cache?.clear();
+  }
+
+  /** A compressed copy of an immutable asset, if one is kept: answered without asking Jupyter. */
+  private serveKept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const cache = this.cache;
+    if (cache === null || req.method !== 'GET' || req.url === undefined || req.headers.range !== undefined) {
+      return false;
+    }
+    const coding = negotiate(req.headers['accept-encoding']);
+    if (coding === 'identity') {
+      return false;
+    }
+    const entry = cache.get(StaticCache.key(req.url, coding));
+    if (entry === undefined) {
+      return false;
+    }
+    cache.send(req, res, entry);
+    return true;
   }
 
   /**
@@ -155,7 +204,12 @@ export class JupyterProxy {
           upstreamBroke ??= new Error('Jupyter closed the connection mid-response');
         }
       });
-      relay(res, up, () => settle(upstreamBroke));
+      relay(req, res, up, {
+        compress: this.compression.enabled,
+        minBytes: this.compression.minBytes,
+        cache: this.cache,
+        done: () => settle(upstreamBroke)
+      });
     });
 
     upReq.once('error', (err: NodeJS.ErrnoException) => {
