@@ -1,7 +1,21 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { createProxyServer } from 'http-proxy-3';
 import { Logger } from '../log';
+import { isDisconnect } from './disconnects';
+import { forwardedRequestHeaders } from './headers';
+import { relay } from './relay';
+import { StaticCache } from './staticCache';
+import { negotiate } from './encoding';
+import { tunnelWebSocket } from './wsTunnel';
+
+export interface CompressionOptions {
+  /** Compress responses as browsers ask (brotli or gzip). Default true. */
+  enabled?: boolean;
+  /** Smallest body worth compressing, in bytes. Default 1024. */
+  minBytes?: number;
+  /** Memory for compressed immutable assets, in bytes; 0 turns the store off. Default 32 MiB. */
+  cacheBytes?: number;
+}
 
 export interface JupyterProxyOptions {
   socketPath: string;
@@ -10,83 +24,243 @@ export interface JupyterProxyOptions {
   /** Resolves true when Jupyter is (back) up; requests wait on it during a restart. */
   waitForJupyter: () => Promise<boolean>;
   log: Logger;
+  compression?: CompressionOptions;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: Record<string, unknown>): void {
+export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
+  enabled: true,
+  minBytes: 1024,
+  cacheBytes: 32 * 1024 * 1024
+};
+
+/** One asset may take at most this share of the store (JupyterLab's largest bundle is ~2.5 MB plain). */
+const CACHE_ENTRY_SHARE = 4;
+
+const UNAVAILABLE = 'The Jupyter server is restarting or not running. Try again in a moment.';
+
+function sendJson(res: http.ServerResponse, status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra });
   res.end(JSON.stringify(body));
 }
 
-function rejectUpgrade(socket: Socket, status: number, message: string): void {
+function rejectUpgrade(socket: Socket, status: number, message: string, extra = ''): void {
   if (!socket.writable) {
     return;
   }
-  const body = JSON.stringify({ message });
+  const body = JSON.stringify({ message, code: 'jupyter_unavailable' });
   socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${extra}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
 
-const UNAVAILABLE = 'The Jupyter server is restarting or not running. Try again in a moment.';
+/** Whether a request carries a body (and so cannot simply be sent again). */
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Jupyter was not there (a restart): the request never reached it. */
+const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOENT']);
+/** A pooled connection that Jupyter had just closed: the request may or may not have reached it. */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE']);
+/** Methods that may be sent twice without harm (RFC 9110 §9.2.2), when they carry no body. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Whether a failed request can be sent again: bodiless, and either never delivered or safe to repeat. */
+function retryable(req: http.IncomingMessage, upReq: http.ClientRequest, err: NodeJS.ErrnoException): boolean {
+  if (hasBody(req) || err.code === undefined) {
+    return false;
+  }
+  return NOT_REACHED.has(err.code) || (upReq.reusedSocket && STALE_CONNECTION.has(err.code) && SAFE_METHODS.has(req.method ?? ''));
+}
 
 /**
  * Forwards every HTTP request and WebSocket that is not the sidecar's own to
- * Jupyter's Unix socket. The Host header is kept (Jupyter checks it against
- * Origin for WebSockets) and upstream connections are pooled.
+ * Jupyter's Unix socket. Plain requests go through Node's http client with a
+ * keep-alive pool (no proxy library in the hot path), with responses
+ * compressed as the browser asks; WebSockets are joined byte for byte.
+ * The Host header is kept (Jupyter checks it against Origin for WebSockets)
+ * and X-Forwarded-* are set as http-proxy's `xfwd` does.
  */
 export class JupyterProxy {
-  private readonly proxy;
   private readonly agent: http.Agent;
+  private readonly compression: Required<CompressionOptions>;
+  /** Compressed immutable assets; null when turned off. */
+  readonly cache: StaticCache | null;
 
   constructor(private readonly options: JupyterProxyOptions) {
     // A keep-alive pool to the socket: a new connection per request would add a round trip to every REST call.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-    this.proxy = createProxyServer({
-      target: { socketPath: options.socketPath, host: 'localhost', port: 80 },
-      agent: this.agent,
-      ws: true,
-      xfwd: true,
-      changeOrigin: false
-    });
-    this.proxy.on('error', (err, _req, res) => {
-      options.log.warn('proxy error', { error: err.message });
-      if (res instanceof http.ServerResponse) {
-        sendJson(res, 502, { message: `The Jupyter server did not answer: ${err.message}` });
-      } else {
-        rejectUpgrade(res as Socket, 502, `The Jupyter server did not answer: ${err.message}`);
-      }
-    });
+    // LIFO reuses the most recently used connection, so a quiet tab keeps few sockets warm.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
+    this.compression = { ...COMPRESSION_DEFAULTS, ...options.compression };
+    const { enabled, cacheBytes } = this.compression;
+    this.cache = enabled && cacheBytes > 0 ? new StaticCache(cacheBytes, Math.floor(cacheBytes / CACHE_ENTRY_SHARE)) : null;
   }
 
   async web(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.serveKept(req, res)) {
+      return;
+    }
     if (this.options.isRunning()) {
-      this.proxy.web(req, res);
+      this.forward(req, res, true);
       return;
     }
     if (!(await this.options.waitForJupyter())) {
-      res.setHeader('retry-after', '5');
-      sendJson(res, 503, { message: UNAVAILABLE });
+      sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
       return;
     }
-    this.proxy.web(req, res);
+    this.forward(req, res, true);
   }
 
   async ws(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.setNoDelay(true);
-    if (!(await this.options.waitForJupyter())) {
-      rejectUpgrade(socket, 503, UNAVAILABLE);
+    if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
+      rejectUpgrade(socket, 503, UNAVAILABLE, 'Retry-After: 5\r\n');
       return;
     }
-    this.proxy.ws(req, socket, head);
+    tunnelWebSocket(req, socket, head, {
+      socketPath: this.options.socketPath,
+      fail: (s, err) => {
+        this.options.log.warn('Jupyter did not accept a WebSocket', { url: this.safeUrl(req), error: err.message });
+        rejectUpgrade(s, 502, `The Jupyter server did not answer: ${err.message}`);
+      },
+      ended: err => {
+        if (err && !isDisconnect(err)) {
+          this.options.log.warn('WebSocket tunnel broke', { url: this.safeUrl(req), error: err.message });
+        }
+      }
+    });
   }
 
   close(): void {
-    this.proxy.close();
     this.agent.destroy();
+    this.cache?.clear();
+  }
+
+  /** A compressed copy of an immutable asset, if one is kept: answered without asking Jupyter. */
+  private serveKept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const cache = this.cache;
+    if (cache === null || req.method !== 'GET' || req.url === undefined || req.headers.range !== undefined) {
+      return false;
+    }
+    const coding = negotiate(req.headers['accept-encoding']);
+    if (coding === 'identity') {
+      return false;
+    }
+    const entry = cache.get(StaticCache.key(req.url, coding));
+    if (entry === undefined) {
+      return false;
+    }
+    cache.send(req, res, entry);
+    return true;
+  }
+
+  /**
+   * Sends the request to Jupyter and relays its answer. `mayRetry`: a
+   * bodiless request that never reached Jupyter (a pooled connection Jupyter
+   * had just closed, or a socket that vanished in a restart) is sent once more.
+   */
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, mayRetry: boolean): void {
+    const upReq = http.request({
+      socketPath: this.options.socketPath,
+      agent: this.agent,
+      method: req.method,
+      path: req.url,
+      headers: forwardedRequestHeaders(req)
+    });
+    let settled = false;
+    let upstreamBroke: Error | undefined;
+    /** Logs how the exchange ended, once: quietly when the browser left, loudly when Jupyter failed. */
+    const settle = (upstreamError?: Error): void => {
+      if (settled) {
+        return;
+      }
+      settled = true;
+      res.off('close', onClose);
+      if (upstreamError) {
+        this.options.log.warn('Jupyter broke off a response', { url: this.safeUrl(req), error: upstreamError.message });
+      }
+    };
+    const onClose = (): void => {
+      if (upstreamBroke) {
+        settle(upstreamBroke);
+      } else if (!res.writableFinished && !settled) {
+        // The browser went away (tab closed, download cancelled): stop Jupyter's side, log nothing.
+        settled = true;
+        upReq.destroy();
+      }
+    };
+    res.once('close', onClose);
+
+    upReq.once('response', (up: http.IncomingMessage) => {
+      up.once('error', err => (upstreamBroke ??= err));
+      up.once('close', () => {
+        if (!up.complete) {
+          upstreamBroke ??= new Error('Jupyter closed the connection mid-response');
+        }
+      });
+      relay(req, res, up, {
+        compress: this.compression.enabled,
+        minBytes: this.compression.minBytes,
+        cache: this.cache,
+        done: () => settle(upstreamBroke)
+      });
+    });
+
+    upReq.once('error', (err: NodeJS.ErrnoException) => {
+      if (settled) {
+        return; // we destroyed it because the browser left
+      }
+      if (mayRetry && !res.headersSent && retryable(req, upReq, err)) {
+        settled = true;
+        res.off('close', onClose);
+        void this.retry(req, res);
+        return;
+      }
+      settled = true;
+      res.off('close', onClose);
+      if (res.headersSent || res.destroyed) {
+        this.options.log.warn('Jupyter broke off a response', { url: this.safeUrl(req), error: err.message });
+        res.destroy();
+        return;
+      }
+      this.options.log.warn('Jupyter did not answer', { url: this.safeUrl(req), error: err.message });
+      sendJson(res, 502, { message: `The Jupyter server did not answer: ${err.message}`, code: 'jupyter_unavailable' });
+    });
+
+    if (hasBody(req)) {
+      req.pipe(upReq);
+      req.once('error', err => {
+        if (!isDisconnect(err)) {
+          this.options.log.debug('request body broke off', { url: this.safeUrl(req), error: err.message });
+        }
+        upReq.destroy();
+      });
+    } else {
+      upReq.end();
+    }
+  }
+
+  /** The second and last try: after a restart, once Jupyter is back; at once if it never left. */
+  private async retry(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
+      sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
+      return;
+    }
+    if (!res.destroyed) {
+      this.forward(req, res, false);
+    }
+  }
+
+  /** The path without its query: queries can carry tokens, which must not reach the log. */
+  private safeUrl(req: http.IncomingMessage): string {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    return q < 0 ? url : url.slice(0, q);
   }
 }
