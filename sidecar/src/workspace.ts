@@ -11,6 +11,7 @@ import { GpuService } from './gpu/service';
 import { Ledger } from './quota/ledger';
 import { createLogger, Logger } from './log';
 import { createFrontDoor, listen } from './http/frontDoor';
+import { createGuard } from './http/guard';
 import { JupyterProxy } from './http/proxy';
 import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
 import { lockStateDir } from './state/lock';
@@ -180,14 +181,21 @@ async function startLocked(
     maxBodyBytes: config.api.max_body_bytes,
     log: log.child('api')
   });
+  const guard = createGuard({
+    allowedHosts: config.allowed_hosts,
+    listenHost: config.listen_host,
+    trustedProxies: config.trusted_proxies,
+    operatorToken: config.operator.token
+  });
   const proxy = new JupyterProxy({
+    trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
     socketPath,
     isRunning: () => supervisor.state === 'running',
     waitForJupyter,
     log: log.child('proxy')
   });
 
-  const server = createFrontDoor({ apiPrefix, api, proxy });
+  const server = createFrontDoor({ apiPrefix, api, proxy, guard });
 
   let port: number;
   try {

@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { StartupError } from '../errors';
+import { StartupError, WorkspaceError } from '../errors';
+import { FrontDoorGuard } from './guard';
 import { JupyterProxy } from './proxy';
 
 export interface FrontDoorOptions {
@@ -10,6 +11,24 @@ export interface FrontDoorOptions {
   api: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Everything that is not the API goes to Jupyter through this. */
   proxy: JupyterProxy;
+  /** Checks every request before it goes anywhere (Host, operator token, WebSocket Origin). */
+  guard: FrontDoorGuard;
+}
+
+/** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
+function refuse(res: http.ServerResponse, err: WorkspaceError): void {
+  res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify({ message: err.message, code: err.code }));
+}
+
+function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
+  const body = JSON.stringify({ message: err.message, code: err.code });
+  socket.end(
+    `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
 }
 
 /**
@@ -17,12 +36,29 @@ export interface FrontDoorOptions {
  * (HTTP and WebSockets) proxied to Jupyter's private socket.
  */
 export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy } = options;
+  const { apiPrefix, api, proxy, guard } = options;
+  /** Runs the guard; false (and the refusal sent) when the request must stop here. */
+  const admitted = (req: http.IncomingMessage, target: 'api' | 'jupyter', upgrade: boolean, refuseWith: (err: WorkspaceError) => void): boolean => {
+    try {
+      guard.check(req, target, upgrade);
+      return true;
+    } catch (err) {
+      if (err instanceof WorkspaceError) {
+        refuseWith(err);
+        return false;
+      }
+      throw err;
+    }
+  };
   const isApi = (url: string | undefined): boolean =>
     !!url && (url === apiPrefix || url.startsWith(apiPrefix + '/') || url.startsWith(apiPrefix + '?'));
 
-  const server = http.createServer((req, res) => {
-    if (isApi(req.url)) {
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    const target = isApi(req.url) ? 'api' : 'jupyter';
+    if (!admitted(req, target, false, err => refuse(res, err))) {
+      return;
+    }
+    if (target === 'api') {
       api(req, res);
     } else {
       void proxy.web(req, res);
@@ -31,15 +67,26 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+    if (!admitted(req, isApi(req.url) ? 'api' : 'jupyter', true, err => refuseUpgrade(socket, err))) {
+      return;
+    }
     if (isApi(req.url)) {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"No WebSocket routes here."}');
       return;
     }
     void proxy.ws(req, socket, head);
   });
-  server.on('clientError', (_err, socket: Socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify({
+        message: tooLarge ? `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.` : 'Malformed request.',
+        code: tooLarge ? 'too_large' : 'bad_request'
+      });
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      );
     }
   });
   return server;

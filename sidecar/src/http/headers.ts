@@ -15,6 +15,9 @@ export type RawHeaders = string[];
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
+/** Other fields that say who the client is, believed only from a trusted proxy. */
+const CLIENT_IDENTITY = new Set(['x-real-ip', 'x-scheme', 'forwarded']);
+
 /** Extra hop-by-hop names a message lists in its Connection field ("Connection: close, x-foo"). */
 function connectionTokens(raw: RawHeaders): Set<string> | null {
   let tokens: Set<string> | null = null;
@@ -37,8 +40,11 @@ function connectionTokens(raw: RawHeaders): Set<string> | null {
  * X-Forwarded-For/Port/Proto appended to any the client sent and
  * X-Forwarded-Host set if absent: the same semantics as http-proxy's `xfwd`.
  * With `upgrade`, Connection/Upgrade are kept (a WebSocket handshake needs them).
+ * Unless `trustForwarded` (the peer is a trusted proxy), what the client says
+ * about itself (X-Forwarded-*, X-Real-Ip, X-Scheme, Forwarded) is dropped:
+ * Jupyter trusts those headers, so a client must not choose them.
  */
-export function forwardedRequestHeaders(req: IncomingMessage, upgrade = false): RawHeaders {
+export function forwardedRequestHeaders(req: IncomingMessage, upgrade = false, trustForwarded = false): RawHeaders {
   const raw = req.rawHeaders;
   const listed = connectionTokens(raw);
   const out: RawHeaders = [];
@@ -51,6 +57,9 @@ export function forwardedRequestHeaders(req: IncomingMessage, upgrade = false): 
     const name = raw[i];
     const value = raw[i + 1];
     const lower = name.toLowerCase();
+    if (!trustForwarded && (lower.startsWith('x-forwarded-') || CLIENT_IDENTITY.has(lower))) {
+      continue;
+    }
     if (lower.startsWith('x-forwarded-')) {
       // Collected and written once below, so a repeated field is joined, not duplicated.
       const join = (prev: string | undefined): string => (prev === undefined ? value : `${prev},${value}`);

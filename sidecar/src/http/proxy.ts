@@ -25,6 +25,8 @@ export interface JupyterProxyOptions {
   waitForJupyter: () => Promise<boolean>;
   log: Logger;
   compression?: CompressionOptions;
+  /** Whether this request's peer is a trusted proxy, whose X-Forwarded-* headers are kept. Default: nobody is. */
+  trustsForwardedHeaders?: (req: http.IncomingMessage) => boolean;
 }
 
 export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
@@ -125,6 +127,7 @@ export class JupyterProxy {
     }
     tunnelWebSocket(req, socket, head, {
       socketPath: this.options.socketPath,
+      trustForwarded: this.options.trustsForwardedHeaders?.(req) ?? false,
       fail: (s, err) => {
         this.options.log.warn('Jupyter did not accept a WebSocket', { url: this.safeUrl(req), error: err.message });
         rejectUpgrade(s, 502, `The Jupyter server did not answer: ${err.message}`);
@@ -171,7 +174,7 @@ export class JupyterProxy {
       agent: this.agent,
       method: req.method,
       path: req.url,
-      headers: forwardedRequestHeaders(req)
+      headers: forwardedRequestHeaders(req, false, this.options.trustsForwardedHeaders?.(req) ?? false)
     });
     let settled = false;
     let upstreamBroke: Error | undefined;

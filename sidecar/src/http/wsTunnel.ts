@@ -10,6 +10,8 @@ import { forwardedRequestHeaders, RawHeaders } from './headers';
 
 export interface TunnelOptions {
   socketPath: string;
+  /** Keep the client's X-Forwarded-* headers (the peer is a trusted proxy). */
+  trustForwarded: boolean;
   /** The handshake failed while the browser still waits: answer it (502). */
   fail: (socket: Socket, error: Error) => void;
   /** The browser left, or a joined tunnel broke: nothing to answer, worth a debug line. */
@@ -31,7 +33,7 @@ export function tunnelWebSocket(req: http.IncomingMessage, socket: Socket, head:
     socketPath: options.socketPath,
     method: req.method,
     path: req.url,
-    headers: forwardedRequestHeaders(req, true),
+    headers: forwardedRequestHeaders(req, true, options.trustForwarded),
     // Its own connection: an upgraded socket leaves the pool anyway.
     agent: false
   });

@@ -88,9 +88,9 @@ export function execute(ws: WebSocket, code: string, timeoutMs = 60_000): Promis
   });
 }
 
-export function openWebSocket(url: string, timeoutMs = 30_000): Promise<WebSocket> {
+export function openWebSocket(url: string, timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error(`WebSocket ${url} did not open within ${timeoutMs / 1000} s`));
