@@ -191,6 +191,8 @@ class QuotaWatcher {
   private idleWarnedFor: string | null = null;
   private exhaustionAnnounced: string | null = null;
   private watchdogSeen: string | null | undefined = undefined;
+  private lastMode: string | null = null;
+  private lastRefreshAt = 0;
 
   constructor(
     private readonly app: JupyterFrontEnd,
@@ -208,6 +210,20 @@ class QuotaWatcher {
     const left = remainingNow(q.remaining_seconds, q.burn_rate, this.model.statusReceivedAt);
     const autoClose = this.settings().warningStyle === 'quiet' ? 0 : false;
     this.watchWatchdog(status.gpu.watchdog_stopped, autoClose);
+    const wasOn = this.lastMode === 'on';
+    this.lastMode = status.gpu.mode;
+    if (wasOn && status.gpu.mode !== 'on' && status.gpu.switch_reason === 'quota_exhausted' && this.exhaustionAnnounced === null) {
+      // The switch came before this page heard it announced (a short grace, a hidden tab): say why now.
+      Notification.error(
+        this.trans.__('Your GPU hours for this period are used up: the workspace switched to CPU mode. Your open documents are kept; save them.'),
+        { autoClose: false }
+      );
+    }
+    if (status.gpu.mode === 'on' && left <= 0 && this.exhaustionAnnounced === null && Date.now() - this.lastRefreshAt > 2000) {
+      // The countdown reached zero here: ask now rather than at the next poll, so the grace period is not missed.
+      this.lastRefreshAt = Date.now();
+      void this.model.refresh().catch(() => undefined);
+    }
     if (status.gpu.mode === 'on') {
       // Only the lowest threshold crossed is announced, once.
       const crossed = q.warn_minutes.filter(m => left <= m * 60 && !this.warned.has(m));
@@ -234,6 +250,7 @@ class QuotaWatcher {
       }
     } else if (status.gpu.mode === 'off') {
       this.exhaustionAnnounced = null;
+      this.lastRefreshAt = 0;
       if (left > 0) {
         this.warned = new Set([...this.warned].filter(m => left <= m * 60));
       }

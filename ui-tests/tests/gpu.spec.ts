@@ -1,4 +1,5 @@
 import { expect, test } from '@jupyterlab/galata';
+import type { StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import type { APIRequestContext, Page } from '@playwright/test';
 
 /*
@@ -9,15 +10,10 @@ import type { APIRequestContext, Page } from '@playwright/test';
 
 const API = '/gpu-workspace/api/v1';
 
-interface Status {
-  gpu: { mode: string; available: boolean };
-  quota: { allocation_seconds: number; used_seconds: number; remaining_seconds: number };
-}
-
-async function status(request: APIRequestContext): Promise<Status> {
+async function status(request: APIRequestContext): Promise<StatusResponse> {
   const res = await request.get(`${API}/status`);
   expect(res.status()).toBe(200);
-  return (await res.json()) as Status;
+  return (await res.json()) as StatusResponse;
 }
 
 const toggle = (page: Page) => page.locator('.jp-gpu-workspace-toggle-button');
@@ -65,9 +61,31 @@ test.describe.serial('GPU mode with a small quota', () => {
     await expect(topMeter(page)).toHaveAttribute('data-level', /critical|empty/);
   });
 
-  test('when the hours run out the workspace switches to CPU mode and says why', async ({ page, request }) => {
+  test('when the hours run out the sidecar switches to CPU mode once, every open tab says why, and none asks for the switch itself', async ({
+    page,
+    request
+  }) => {
+    // A second tab of the same workspace: both must stay calm, and neither may try the switch (it is the sidecar's).
+    const second = await page.context().newPage();
+    await second.goto(page.url());
+    await expect(second.locator('.jp-gpu-workspace-status')).toHaveText('Workspace: connected', { timeout: 60_000 });
+    const switchRequests: string[] = [];
+    for (const p of [page, second]) {
+      p.on('request', r => {
+        if (r.method() === 'POST' && r.url().includes(`${API}/gpu`)) {
+          switchRequests.push(r.url());
+        }
+      });
+    }
     await expect(toast(page, 'used up')).toBeVisible({ timeout: 120_000 });
+    await expect(toast(second, 'used up')).toBeVisible({ timeout: 30_000 });
     await expect.poll(async () => (await status(request)).gpu.mode, { timeout: 90_000 }).toBe('off');
+    expect((await status(request)).gpu.switch_reason).toBe('quota_exhausted');
+    expect(switchRequests).toEqual([]);
+    for (const p of [page, second]) {
+      await expect(toast(p, /could not|in progress|already/)).toHaveCount(0);
+    }
+    await second.close();
     const s = await status(request);
     expect(s.quota.remaining_seconds).toBe(0);
     expect(s.quota.used_seconds).toBeLessThanOrEqual(s.quota.allocation_seconds + 0.01);

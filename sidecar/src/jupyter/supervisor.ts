@@ -82,6 +82,8 @@ export class JupyterSupervisor extends EventEmitter {
 
   constructor(private readonly options: SupervisorOptions) {
     super();
+    // Every request held during a restart waits on 'state' (and stops waiting after): not a leak.
+    this.setMaxListeners(0);
     this.backoffMs = options.backoffInitialMs;
   }
 
