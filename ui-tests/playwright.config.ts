@@ -6,7 +6,11 @@ export const TOKEN = process.env.UI_TEST_TOKEN ?? 'ui-test-token';
 
 const server = (variant: 'plain' | 'gpu', port: number) => ({
   command: `bash start-workspace.sh ${variant}`,
-  url: `http://127.0.0.1:${port}/gpu-workspace/api/v1/health`,
+  // Ready means Jupyter answers, not just the sidecar: the sidecar's /health is up before Jupyter
+  // has started, and tests begun then race Jupyter's cold start. Jupyter's own unauthenticated
+  // GET /api, through the sidecar, answers 200 only once Jupyter runs (the sidecar holds the
+  // request while Jupyter starts, then says 503, and Playwright asks again).
+  url: `http://127.0.0.1:${port}/api`,
   timeout: 180_000,
   reuseExistingServer: false,
   stdout: 'pipe' as const,
