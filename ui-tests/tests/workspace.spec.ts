@@ -1,5 +1,5 @@
-import { expect, test } from '@jupyterlab/galata';
-import type { APIRequestContext, Browser, BrowserContext, Page } from '@playwright/test';
+import { expect, test as galataTest } from '@jupyterlab/galata';
+import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import { PORT, TOKEN } from '../playwright.config';
 
 const API = '/gpu-workspace/api/v1';
@@ -17,18 +17,52 @@ async function serverStatus(request: APIRequestContext): Promise<Status> {
 
 const statusItem = (page: Page) => page.locator('.jp-gpu-workspace-status');
 
-/**
- * A browser context of the test's own, logged in through the `?token=` link as a person is:
- * no Authorization header and no Galata request routing, so cookie, XSRF and cut requests are real.
- */
-async function openWithTokenLink(browser: Browser): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
-  const page = await context.newPage();
-  await page.goto(`/lab?token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', { state: 'detached', timeout: 60_000 });
-  await expect(statusItem(page)).toHaveText('Workspace: connected');
-  return { context, page };
+/** The part of JupyterLab's app object (exposed in the page as `window.jupyterapp`) the tests use. */
+interface App {
+  commands: { hasCommand(id: string): boolean; execute(id: string, args: object): Promise<unknown> };
 }
+
+/** Shuts down the sessions (and so the kernels) of notebooks in `folder`: deleting the folder leaves them running. */
+async function shutDownSessionsIn(request: APIRequestContext, folder: string): Promise<void> {
+  const res = await request.get('/api/sessions');
+  expect(res.status()).toBe(200);
+  for (const session of (await res.json()) as Array<{ id: string; path: string }>) {
+    if (session.path.startsWith(`${folder}/`)) {
+      expect((await request.delete(`/api/sessions/${session.id}`)).status()).toBe(204);
+    }
+  }
+}
+
+interface PersonPage {
+  context: BrowserContext;
+  page: Page;
+}
+
+/**
+ * `person`: a browser context of the test's own, logged in through the `?token=` link as a person
+ * is: no Authorization header and no Galata request routing, so cookie, XSRF and cut requests are real.
+ *
+ * Its page opens a JupyterLab workspace of its own, named after the test's folder (unique per test and
+ * repetition), in that folder. Not the default workspace: Galata's pages reset and reuse that one, and a
+ * page opened on it restores whatever notebooks the previous test left open there; one whose kernel is
+ * gone asks "Select Kernel" and its dialog blocks the page. Afterwards the kernels the page started are
+ * shut down, so none outlives its test.
+ */
+const test = galataTest.extend<{ person: PersonPage }>({
+  person: async ({ browser, request, tmpPath }, use) => {
+    const context = await browser.newContext({ baseURL: `http://127.0.0.1:${PORT}` });
+    try {
+      const page = await context.newPage();
+      await page.goto(`/lab/workspaces/${tmpPath}/tree/${tmpPath}?token=${TOKEN}`);
+      await page.locator('#jupyterlab-splash').waitFor({ state: 'detached' });
+      await expect(statusItem(page)).toHaveText('Workspace: connected');
+      await use({ context, page });
+    } finally {
+      await context.close();
+    }
+    await shutDownSessionsIn(request, tmpPath);
+  }
+});
 
 // Real server: Galata must not replace Jupyter's answers for these.
 test.use({ mockConfig: false, mockState: false, mockUser: false });
@@ -90,59 +124,50 @@ test.describe('Workspace through the sidecar', () => {
 });
 
 test.describe('When the Jupyter server dies on its own', () => {
-  test('the sidecar brings it back and the open notebook gets a fresh kernel, with one calm notice', async ({ browser, request }) => {
-    // A plain page, without Galata's in-browser request routing: requests cut by the crash must
-    // reach JupyterLab itself, as they would for a person.
-    const { context, page } = await openWithTokenLink(browser);
-    try {
-      await page.evaluate(() =>
-        (window as unknown as { jupyterapp: { commands: { execute(id: string, args: object): Promise<unknown> } } }).jupyterapp.commands.execute(
-          'notebook:create-new',
-          { kernelName: 'python3' }
-        )
-      );
-      const kernelName = page.locator('.jp-NotebookPanel-toolbar .jp-Toolbar-kernelName');
-      await expect(kernelName).toHaveText(/Python 3/);
-      const runInLastCell = async (code: string): Promise<void> => {
-        await page.locator('.jp-Notebook .jp-Cell').last().locator('.cm-content').click();
-        await page.keyboard.type(code);
-        await page.keyboard.press('Shift+Enter');
-      };
-      await runInLastCell('x = 41');
-      await expect(page.locator('.jp-InputPrompt', { hasText: '[1]:' })).toBeVisible();
-      const before = await serverStatus(request);
+  test('the sidecar brings it back and the open notebook gets a fresh kernel, with one calm notice', async ({
+    person: { page },
+    request,
+    tmpPath
+  }) => {
+    // The splash is gone before every plugin is active: wait until the command exists, then run it.
+    await page.waitForFunction(() => (window as unknown as { jupyterapp: App }).jupyterapp.commands.hasCommand('notebook:create-new'));
+    await page.evaluate(
+      cwd => (window as unknown as { jupyterapp: App }).jupyterapp.commands.execute('notebook:create-new', { cwd, kernelName: 'python3' }),
+      tmpPath
+    );
+    const kernelName = page.locator('.jp-NotebookPanel-toolbar .jp-Toolbar-kernelName');
+    await expect(kernelName).toHaveText(/Python 3/);
+    const runInLastCell = async (code: string): Promise<void> => {
+      await page.locator('.jp-Notebook .jp-Cell').last().locator('.cm-content').click();
+      await page.keyboard.type(code);
+      await page.keyboard.press('Shift+Enter');
+    };
+    await runInLastCell('x = 41');
+    await expect(page.locator('.jp-InputPrompt', { hasText: '[1]:' })).toBeVisible();
+    const before = await serverStatus(request);
 
-      process.kill(before.jupyter.pid, 'SIGKILL');
+    process.kill(before.jupyter.pid, 'SIGKILL');
 
-      await expect(page.locator('.Toastify__toast', { hasText: 'The Jupyter server restarted' })).toBeVisible({ timeout: 90_000 });
-      await expect(page.locator('.Toastify__toast', { hasText: 'Your files are safe' })).toBeVisible();
-      const after = await serverStatus(request);
-      expect(after.jupyter.pid).not.toBe(before.jupyter.pid);
-      await expect(page.locator('.jp-Dialog')).toHaveCount(0);
-      await expect(kernelName).toHaveText(/Python 3/);
-      await runInLastCell("print('x' in globals())");
-      await expect(page.locator('.jp-OutputArea-output').last()).toHaveText('False');
-    } finally {
-      await context.close();
-    }
+    await expect(page.locator('.Toastify__toast', { hasText: 'The Jupyter server restarted' })).toBeVisible({ timeout: 90_000 });
+    await expect(page.locator('.Toastify__toast', { hasText: 'Your files are safe' })).toBeVisible();
+    const after = await serverStatus(request);
+    expect(after.jupyter.pid).not.toBe(before.jupyter.pid);
+    await expect(page.locator('.jp-Dialog')).toHaveCount(0);
+    await expect(kernelName).toHaveText(/Python 3/);
+    await runInLastCell("print('x' in globals())");
+    await expect(page.locator('.jp-OutputArea-output').last()).toHaveText('False');
   });
 });
 
 test.describe('A person logged in with the token link (cookie and XSRF, no token header)', () => {
-  test('sees the workspace connected and can refresh it', async ({ browser }) => {
-    // A context of our own: no Authorization header, as in a real browser after the login link.
-    const { context, page } = await openWithTokenLink(browser);
-    try {
-      const cookies = await context.cookies();
-      expect(cookies.map(c => c.name)).toContain('_xsrf');
+  test('sees the workspace connected and can refresh it', async ({ person: { context, page } }) => {
+    const cookies = await context.cookies();
+    expect(cookies.map(c => c.name)).toContain('_xsrf');
 
-      await page.locator('.lm-MenuBar-itemLabel', { hasText: 'Workspace' }).click();
-      await page.locator('.lm-Menu-itemLabel', { hasText: 'Refresh Workspace' }).click();
-      await expect(page.locator('.Toastify__toast', { hasText: 'Workspace refreshed' })).toBeVisible({ timeout: 90_000 });
-      await expect(statusItem(page)).toHaveText('Workspace: connected');
-    } finally {
-      await context.close();
-    }
+    await page.locator('.lm-MenuBar-itemLabel', { hasText: 'Workspace' }).click();
+    await page.locator('.lm-Menu-itemLabel', { hasText: 'Refresh Workspace' }).click();
+    await expect(page.locator('.Toastify__toast', { hasText: 'Workspace refreshed' })).toBeVisible({ timeout: 90_000 });
+    await expect(statusItem(page)).toHaveText('Workspace: connected');
   });
 });
 
