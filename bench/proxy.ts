@@ -7,8 +7,10 @@
  *
  * Workload per target: kernel execute round trips over the kernel WebSocket
  * (v1 binary protocol, as JupyterLab 4 speaks it), sequential REST
- * GET /api/contents over a keep-alive connection, and the throughput of a large
- * kernel output stream. Also the resident memory and CPU time of the sidecar's
+ * GET /api/contents over a keep-alive connection, the throughput of a large
+ * kernel output stream, and a load scenario: many tabs' worth of clients
+ * executing small cells in a loop on a few shared kernels while each also
+ * polls the REST API, which keeps both CPUs busy. Also the resident memory and CPU time of the sidecar's
  * and CHP's processes. A fourth, reference-only target ("floor") reaches the
  * sidecar's own Jupyter on its Unix socket with no proxy: sidecar minus floor
  * is what the sidecar itself adds. The work is split into small blocks that
@@ -22,36 +24,48 @@
  *   BENCH_STREAM_RUNS      stream runs per target (median is used)  (5)
  *   BENCH_BLOCK            requests per target before moving on     (10)
  *   BENCH_SETTLE_SECONDS   idle time before the settled RSS reading (10)
+ *   BENCH_LOAD_SECONDS     load scenario: seconds of load per target, 0 skips it (60)
+ *   BENCH_LOAD_ROUNDS      load scenario: rounds the seconds are split into (2)
+ *   BENCH_LOAD_CLIENTS     load scenario: kernel WebSocket clients (40)
+ *   BENCH_LOAD_KERNELS     load scenario: kernels the clients share (4)
+ *   BENCH_LOAD_POLL_MS     load scenario: pause between one client's REST polls (1000)
  *   BENCH_FLOOR=0          skip the reference "floor" (the sidecar's Jupyter on its Unix socket, no proxy)
  *   BENCH_NO_BUILD=1       do not rebuild sidecar/dist when it is older than sidecar/src
  *
  * Prints a table and PASS/MISS per goal, writes bench/results/proxy-latest.json,
  * and exits 0 whatever the verdicts (non-zero only when the benchmark itself fails).
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { descendantsOf, isAlive } from '../sidecar/src/jupyter/processes';
+import { descendantsOf } from '../sidecar/src/jupyter/processes';
+import {
+  benchEnv,
+  cleanup,
+  Endpoint,
+  ensureSidecarBuilt,
+  lastOutput,
+  envNumber,
+  freePort,
+  JUPYTER,
+  log,
+  REPO,
+  request,
+  rssMb,
+  scratch,
+  SIDECAR_BIN,
+  sleep,
+  startProcess,
+  TOKEN,
+  waitForHttp,
+  waitForLine
+} from './harness';
 
 // ---------------------------------------------------------------- settings
-
-function envNumber(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') {
-    return fallback;
-  }
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) {
-    throw new Error(`${name} must be a number >= ${min}, not "${raw}".`);
-  }
-  return value;
-}
 
 const SETTINGS = {
   kernelExecs: Math.floor(envNumber('BENCH_KERNEL_EXECS', 2000, 1)),
@@ -61,252 +75,36 @@ const SETTINGS = {
   streamRuns: Math.floor(envNumber('BENCH_STREAM_RUNS', 5, 1)),
   block: Math.floor(envNumber('BENCH_BLOCK', 10, 1)),
   settleSeconds: Math.floor(envNumber('BENCH_SETTLE_SECONDS', 10, 0)),
+  loadSeconds: envNumber('BENCH_LOAD_SECONDS', 60, 0),
+  loadRounds: Math.floor(envNumber('BENCH_LOAD_ROUNDS', 2, 1)),
+  loadClients: Math.floor(envNumber('BENCH_LOAD_CLIENTS', 40, 1)),
+  loadKernels: Math.floor(envNumber('BENCH_LOAD_KERNELS', 4, 1)),
+  loadPollMs: envNumber('BENCH_LOAD_POLL_MS', 1000, 0),
   /** Also measure Jupyter's own Unix socket with no proxy, as a reference. */
   floor: process.env.BENCH_FLOOR !== '0'
 };
 
-const REPO = path.resolve(__dirname, '..');
-const JUPYTER = path.join(REPO, '.venv', 'bin', 'jupyter');
-const SIDECAR_BIN = path.join(REPO, 'sidecar', 'bin', 'gpu-workspace.js');
 const CHP_BIN = path.join(REPO, 'node_modules', 'configurable-http-proxy', 'bin', 'configurable-http-proxy');
 const RESULTS_FILE = path.join(REPO, 'bench', 'results', 'proxy-latest.json');
-const TOKEN = `bench-${randomUUID().replace(/-/g, '')}`;
 const WS_PROTOCOL = 'v1.kernel.websocket.jupyter.org';
 const RATE_LIMIT_ARG = '--ServerApp.iopub_data_rate_limit=1e12';
-const START_TIMEOUT_MS = 120_000;
 
 const GOALS = {
   kernelP50VsDirect: 0.2,
-  restP50VsDirect: 1.1,
+  restP50VsDirect: 1.05,
+  restP99VsDirect: 1.15,
   throughputVsDirect: 0.9,
-  idleRssMb: 80
+  idleRssMb: 70,
+  loadExecsVsDirect: 0.95
 };
+
+/** What a browser sends: the sidecar compresses REST answers for it, as it would for a real tab. */
+const BROWSER_ACCEPT_ENCODING = 'gzip, deflate, br, zstd';
+/** What an open JupyterLab tab polls (its kernel, session, file browser and terminal models). */
+const POLLED_PATHS = ['/api/kernels', '/api/sessions', '/api/contents', '/api/terminals'];
 
 type TargetName = 'direct' | 'sidecar' | 'chp' | 'floor';
 type PerTarget<T> = Partial<Record<TargetName, T>>;
-/** Where a target listens: loopback TCP, or (the floor) the sidecar's Jupyter's own Unix socket. */
-type Endpoint = { port: number; socketPath?: undefined } | { socketPath: string; port?: undefined };
-
-const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
-
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-// ---------------------------------------------------------------- processes
-
-interface Managed {
-  name: string;
-  child: ChildProcess;
-  pid: number;
-  /** Last lines of stdout+stderr, for error messages. */
-  tail: string[];
-  exited: Promise<void>;
-  done: boolean;
-}
-
-const managed: Managed[] = [];
-
-function kill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/**
- * Starts a child in a process group of its own (a Ctrl-C reaches only us, and
- * we stop everything in order). Wrapped in `setpriv --pdeathsig SIGTERM` where
- * available, so nothing outlives a benchmark that is killed outright.
- */
-function startProcess(name: string, file: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Managed {
-  const pdeathsig = fs.existsSync('/usr/bin/setpriv');
-  const child = spawn(pdeathsig ? '/usr/bin/setpriv' : file, pdeathsig ? ['--pdeathsig', 'SIGTERM', '--', file, ...args] : args, {
-    cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true
-  });
-  if (child.pid === undefined) {
-    throw new Error(`could not start ${name} (${file})`);
-  }
-  const m: Managed = { name, child, pid: child.pid, tail: [], exited: Promise.resolve(), done: false };
-  m.exited = new Promise(resolve =>
-    child.once('exit', () => {
-      m.done = true;
-      resolve();
-    })
-  );
-  child.once('error', err => m.tail.push(`spawn error: ${err.message}`));
-  const capture = (data: Buffer): void => {
-    for (const line of data.toString('utf8').split('\n')) {
-      if (line.trim()) {
-        m.tail.push(line.replaceAll(TOKEN, '<token>'));
-      }
-    }
-    if (m.tail.length > 40) {
-      m.tail.splice(0, m.tail.length - 40);
-    }
-  };
-  child.stdout?.on('data', capture);
-  child.stderr?.on('data', capture);
-  managed.push(m);
-  return m;
-}
-
-/** SIGTERM, a grace period, then SIGKILL for the process and every descendant it had. */
-async function stopProcess(m: Managed, graceMs: number): Promise<void> {
-  const tree = m.done ? [] : descendantsOf(m.pid);
-  if (!m.done) {
-    kill(m.pid, 'SIGTERM');
-    await Promise.race([m.exited, sleep(graceMs)]);
-  }
-  for (let i = 0; i < 30 && [m.pid, ...tree].some(isAlive); i++) {
-    await sleep(100);
-  }
-  for (const pid of [m.pid, ...tree]) {
-    if (isAlive(pid)) {
-      log(`${m.name}: pid ${pid} still running after ${graceMs} ms; killing it`);
-      kill(pid, 'SIGKILL');
-    }
-  }
-  kill(-m.pid, 'SIGKILL');
-}
-
-let cleaningUp: Promise<void> | null = null;
-/** Scratch folders to remove once every process is stopped. */
-const scratch: string[] = [];
-
-function cleanup(): Promise<void> {
-  // The sidecar stops its own Jupyter and kernels; CHP before the Jupyter behind it.
-  const order = ['chp', 'sidecar', 'direct-jupyter'];
-  cleaningUp ??= (async () => {
-    const sorted = [...managed].sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
-    for (const m of sorted) {
-      await stopProcess(m, 20_000);
-    }
-    for (const dir of scratch) {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  })();
-  return cleaningUp;
-}
-
-// Last resort when the process exits without the async clean-up (an exception thrown synchronously, process.exit).
-process.on('exit', () => {
-  for (const m of managed) {
-    if (!m.done) {
-      for (const pid of [m.pid, ...descendantsOf(m.pid)]) {
-        kill(pid, 'SIGKILL');
-      }
-    }
-  }
-});
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    if (cleaningUp) {
-      process.exit(130);
-    }
-    log(`${sig}: stopping everything the benchmark started`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------- HTTP helpers
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-interface HttpResult {
-  status: number;
-  body: string;
-}
-
-function request(
-  endpoint: Endpoint,
-  urlPath: string,
-  options: { method?: string; body?: string; agent?: http.Agent; timeoutMs?: number } = {}
-): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        ...(endpoint.socketPath !== undefined ? { socketPath: endpoint.socketPath } : { host: '127.0.0.1', port: endpoint.port }),
-        path: urlPath,
-        method: options.method ?? 'GET',
-        agent: options.agent ?? false,
-        headers: {
-          authorization: `token ${TOKEN}`,
-          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {})
-        },
-        timeout: options.timeoutMs ?? 10_000
-      },
-      res => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      }
-    );
-    req.on('timeout', () => req.destroy(new Error(`${options.method ?? 'GET'} ${urlPath} timed out`)));
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-async function waitForHttp(m: Managed, port: number, what: string): Promise<void> {
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (m.done) {
-      throw new Error(`${what} exited during start-up. Its last output:\n${m.tail.join('\n')}`);
-    }
-    try {
-      const res = await request({ port }, '/api', { timeoutMs: 2000 });
-      if (res.status === 200) {
-        return;
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not answer on port ${port} within ${START_TIMEOUT_MS / 1000} s. Its last output:\n${m.tail.join('\n')}`);
-}
-
-function waitForLine(m: Managed, needle: string, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`${what} did not print its URL within ${START_TIMEOUT_MS / 1000} s. Its last output:\n${m.tail.join('\n')}`)), START_TIMEOUT_MS);
-    let seen = '';
-    const onData = (d: Buffer): void => {
-      seen = (seen + d.toString('utf8')).slice(-4096);
-      if (seen.includes(needle)) {
-        finish();
-      }
-    };
-    const onExit = (): void => finish(new Error(`${what} exited during start-up. Its last output:\n${m.tail.join('\n')}`));
-    const finish = (err?: Error): void => {
-      clearTimeout(timer);
-      m.child.stdout?.off('data', onData);
-      m.child.off('exit', onExit);
-      if (err) {
-        reject(err);
-      } else {
-        resolve();
-      }
-    };
-    m.child.stdout?.on('data', onData);
-    m.child.once('exit', onExit);
-  });
-}
 
 // ---------------------------------------------------------------- kernel WebSocket client
 
@@ -407,6 +205,10 @@ class KernelClient {
 
   close(): void {
     this.ws.close();
+  }
+
+  get isOpen(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
   }
 
   /** Sends a shell request; resolves when its reply and the kernel's idle status for it have both arrived. */
@@ -523,16 +325,6 @@ async function chargingCpu<T>(t: Target, phase: keyof typeof proxyCpuMs, work: (
   return result;
 }
 
-function rssMb(pid: number): { rss: number; hwm: number } | null {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-  } catch {
-    return null;
-  }
-}
-
 /** Busy and total CPU time of the whole machine, in clock ticks, from /proc/stat. */
 function machineTicks(): { busy: number; total: number } {
   const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
@@ -554,16 +346,6 @@ function ourTicks(): number {
     }
   };
   return ticksOf('self', true) + descendantsOf(process.pid).reduce((sum, pid) => sum + ticksOf(pid, false), 0);
-}
-
-function sidecarIsStale(): boolean {
-  const distCli = path.join(REPO, 'sidecar', 'dist', 'cli.js');
-  if (!fs.existsSync(distCli)) {
-    return true;
-  }
-  const built = fs.statSync(distCli).mtimeMs;
-  const srcDir = path.join(REPO, 'sidecar', 'src');
-  return fs.readdirSync(srcDir).some(f => f.endsWith('.ts') && fs.statSync(path.join(srcDir, f)).mtimeMs > built);
 }
 
 function prepareHome(home: string): void {
@@ -744,6 +526,147 @@ async function streamThroughput(targets: Target[]): Promise<PerTarget<StreamRun[
   return runs;
 }
 
+interface LoadResult {
+  /** Executions completed inside the measured windows. */
+  executions: number;
+  seconds: number;
+  errors: number;
+  /** The first few error messages, to say what went wrong. */
+  errorSamples: string[];
+  pollMs: number[];
+  /** CPU the proxy process used during the windows (ms). */
+  proxyCpuMs: number;
+  /** Busy share of the whole machine (all CPUs) during the windows, 0..1. */
+  machineBusy: number;
+}
+
+/**
+ * The load scenario: BENCH_LOAD_CLIENTS kernel WebSocket clients spread over
+ * BENCH_LOAD_KERNELS kernels (several tabs on one notebook each), every one
+ * executing a small cell, waiting for its reply and idle, and doing it again;
+ * beside each, a REST poller as an open JupyterLab tab runs one. The kernels
+ * alone keep both CPUs busy, so whatever the front door spends on proxying is
+ * taken from them: executions per second is the figure. Each target gets the
+ * same time, in rounds whose order rotates. The floor (the sidecar's own
+ * Jupyter, no proxy) is measured too, as a reference: sidecar against floor
+ * is what the proxy costs, floor against direct what the Jupyter behind it does.
+ */
+async function loadScenario(targets: Target[]): Promise<PerTarget<LoadResult>> {
+  const results: PerTarget<LoadResult> = {};
+  const loadTargets = targets;
+  const kernels: PerTarget<string[]> = {};
+  for (const t of loadTargets) {
+    // Kernels of their own per target, so no target's idle clients listen in on another's work
+    // (the floor's are the sidecar's Jupyter's too, but never in use at the same time).
+    kernels[t.name] = await Promise.all(Array.from({ length: SETTINGS.loadKernels }, () => startKernel(t.endpoint)));
+  }
+  const roundSeconds = SETTINGS.loadSeconds / SETTINGS.loadRounds;
+  for (let r = 0; r < SETTINGS.loadRounds; r++) {
+    for (const t of rotated(loadTargets, r)) {
+      const round = await loadRound(t, kernels[t.name] ?? [], roundSeconds);
+      const sum = (results[t.name] ??= { executions: 0, seconds: 0, errors: 0, errorSamples: [], pollMs: [], proxyCpuMs: 0, machineBusy: 0 });
+      // machineBusy is averaged over rounds, weighted by their length (all equal).
+      sum.machineBusy = (sum.machineBusy * sum.seconds + round.machineBusy * round.seconds) / (sum.seconds + round.seconds);
+      sum.executions += round.executions;
+      sum.seconds += round.seconds;
+      sum.errors += round.errors;
+      sum.errorSamples.push(...round.errorSamples.slice(0, 5 - sum.errorSamples.length));
+      sum.pollMs.push(...round.pollMs);
+      sum.proxyCpuMs += round.proxyCpuMs;
+      log(
+        `load round ${r + 1}/${SETTINGS.loadRounds} ${t.name}: ${(round.executions / round.seconds).toFixed(1)} executions/s, ` +
+          `${round.errors} errors, machine ${(round.machineBusy * 100).toFixed(0)}% busy`
+      );
+    }
+  }
+  for (const t of loadTargets) {
+    for (const id of kernels[t.name] ?? []) {
+      await request(t.endpoint, `/api/kernels/${id}`, { method: 'DELETE', timeoutMs: 30_000 }).catch(() => undefined);
+    }
+  }
+  return results;
+}
+
+async function loadRound(t: Target, kernelIds: string[], seconds: number): Promise<LoadResult> {
+  const errorSamples: string[] = [];
+  let errors = 0;
+  const fail = (what: string): void => {
+    errors++;
+    if (errorSamples.length < 5) {
+      errorSamples.push(what);
+    }
+  };
+  const clients = await Promise.all(Array.from({ length: SETTINGS.loadClients }, (_, i) => KernelClient.connect(t.endpoint, kernelIds[i % kernelIds.length])));
+  // One execution each before the clock starts: every connection is up and every kernel answers.
+  await Promise.all(clients.map(c => c.execute('x = 1', 60_000)));
+  const agents = clients.map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+
+  let stop = false;
+  let executions = 0;
+  const pollMs: number[] = [];
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  const machineBefore = machineTicks();
+  const cpuBefore = t.proxyPid === null ? 0 : cpuMsOf(t.proxyPid);
+
+  const executeLoop = async (c: KernelClient): Promise<void> => {
+    while (!stop && c.isOpen) {
+      try {
+        await c.execute('x = sum(range(100))', 60_000);
+        if (performance.now() <= deadline) {
+          executions++;
+        }
+      } catch (err) {
+        fail(`execute: ${(err as Error).message}`);
+      }
+    }
+  };
+  const pollLoop = async (agent: http.Agent, offset: number): Promise<void> => {
+    // Tabs do not poll in step: each starts at its own point of the interval.
+    await sleep(Math.random() * SETTINGS.loadPollMs);
+    for (let i = offset; !stop; i++) {
+      const began = performance.now();
+      const urlPath = POLLED_PATHS[i % POLLED_PATHS.length];
+      try {
+        const res = await request(t.endpoint, urlPath, { agent, headers: { 'accept-encoding': BROWSER_ACCEPT_ENCODING }, timeoutMs: 30_000 });
+        if (res.status !== 200) {
+          fail(`GET ${urlPath}: HTTP ${res.status}`);
+        } else if (performance.now() <= deadline) {
+          pollMs.push(performance.now() - began);
+        }
+      } catch (err) {
+        fail(`GET ${urlPath}: ${(err as Error).message}`);
+      }
+      await sleep(Math.max(0, SETTINGS.loadPollMs - (performance.now() - began)));
+    }
+  };
+  const loops = [...clients.map(executeLoop), ...agents.map((a, i) => pollLoop(a, i))];
+  await sleep(seconds * 1000);
+  const machineAfter = machineTicks();
+  const proxyCpuMs = t.proxyPid === null ? 0 : cpuMsOf(t.proxyPid) - cpuBefore;
+  stop = true;
+  await Promise.all(loops);
+  for (const c of clients) {
+    if (!c.isOpen) {
+      fail('a kernel WebSocket closed during the round');
+    }
+    c.close();
+  }
+  for (const a of agents) {
+    a.destroy();
+  }
+  const total = machineAfter.total - machineBefore.total;
+  return {
+    executions,
+    seconds,
+    errors,
+    errorSamples,
+    pollMs,
+    proxyCpuMs,
+    machineBusy: total > 0 ? (machineAfter.busy - machineBefore.busy) / total : 0
+  };
+}
+
 // ---------------------------------------------------------------- report
 
 interface Figures {
@@ -758,6 +681,15 @@ interface Figures {
   cpuKernel: number | null;
   cpuRest: number | null;
   cpuStream100Mb: number | null;
+  /** Load scenario (null when skipped): executions per second, errors, REST poll latency, CPU. */
+  loadExecsPerS: number | null;
+  loadErrors: number | null;
+  loadPollP50: number | null;
+  loadPollP99: number | null;
+  /** CPU the proxy process used under load, as a share of one CPU (%). */
+  loadProxyCpuPct: number | null;
+  /** How busy the whole machine was under load (% of all CPUs). */
+  loadMachineBusyPct: number | null;
 }
 
 interface Verdict {
@@ -785,7 +717,13 @@ function table(figures: PerTarget<Figures>): string {
     { label: 'proxy RSS idle after workload (MB)', key: 'rssIdle', digits: 1 },
     { label: 'proxy CPU per kernel round trip (ms)', key: 'cpuKernel', digits: 3 },
     { label: 'proxy CPU per REST request (ms)', key: 'cpuRest', digits: 3 },
-    { label: 'proxy CPU per 100 MB streamed (ms)', key: 'cpuStream100Mb', digits: 0 }
+    { label: 'proxy CPU per 100 MB streamed (ms)', key: 'cpuStream100Mb', digits: 0 },
+    { label: 'load: executions per second', key: 'loadExecsPerS', digits: 1 },
+    { label: 'load: errors', key: 'loadErrors', digits: 0 },
+    { label: 'load: REST poll p50 (ms)', key: 'loadPollP50', digits: 2 },
+    { label: 'load: REST poll p99 (ms)', key: 'loadPollP99', digits: 2 },
+    { label: 'load: proxy CPU (% of one CPU)', key: 'loadProxyCpuPct', digits: 1 },
+    { label: 'load: machine busy (% of all CPUs)', key: 'loadMachineBusyPct', digits: 0 }
   ];
   const withFloor = figures.floor !== undefined;
   const header = ['figure', 'direct', 'sidecar', 'chp', 'sidecar/direct', 'sidecar/chp', ...(withFloor ? ['|', 'floor*', 'sidecar-floor'] : [])];
@@ -800,12 +738,29 @@ function table(figures: PerTarget<Figures>): string {
   return [render(header), widths.map(w => '-'.repeat(w)).join('  '), ...lines.map(render)].join('\n');
 }
 
+function loadFigures(l: LoadResult | undefined, hasProxy: boolean): Pick<Figures, 'loadExecsPerS' | 'loadErrors' | 'loadPollP50' | 'loadPollP99' | 'loadProxyCpuPct' | 'loadMachineBusyPct'> {
+  if (!l) {
+    return { loadExecsPerS: null, loadErrors: null, loadPollP50: null, loadPollP99: null, loadProxyCpuPct: null, loadMachineBusyPct: null };
+  }
+  const poll = l.pollMs.length ? summarize(l.pollMs) : null;
+  return {
+    loadExecsPerS: Math.round((l.executions / l.seconds) * 10) / 10,
+    loadErrors: l.errors,
+    loadPollP50: poll?.p50 ?? null,
+    loadPollP99: poll?.p99 ?? null,
+    loadProxyCpuPct: hasProxy ? Math.round((l.proxyCpuMs / (l.seconds * 1000)) * 1000) / 10 : null,
+    loadMachineBusyPct: Math.round(l.machineBusy * 100)
+  };
+}
+
 function verdicts(s: Figures, d: Figures, c: Figures): Verdict[] {
   const out: Verdict[] = [];
   const kr = s.kernelP50 / d.kernelP50;
   out.push({ goal: `kernel round trip p50 <= ${GOALS.kernelP50VsDirect}x direct`, pass: kr <= GOALS.kernelP50VsDirect, detail: `${fmt(kr, 3)}x (${fmt(s.kernelP50)} vs ${fmt(d.kernelP50)} ms)` });
   const rr = s.restP50 / d.restP50;
   out.push({ goal: `REST p50 <= ${GOALS.restP50VsDirect}x direct`, pass: rr <= GOALS.restP50VsDirect, detail: `${fmt(rr, 3)}x (${fmt(s.restP50)} vs ${fmt(d.restP50)} ms)` });
+  const rr99 = s.restP99 / d.restP99;
+  out.push({ goal: `REST p99 <= ${GOALS.restP99VsDirect}x direct`, pass: rr99 <= GOALS.restP99VsDirect, detail: `${fmt(rr99, 3)}x (${fmt(s.restP99)} vs ${fmt(d.restP99)} ms)` });
   const tr = s.throughput / d.throughput;
   out.push({ goal: `throughput >= ${GOALS.throughputVsDirect}x direct`, pass: tr >= GOALS.throughputVsDirect, detail: `${fmt(tr, 3)}x (${fmt(s.throughput, 1)} vs ${fmt(d.throughput, 1)} MB/s)` });
   const vsChp: [string, boolean][] = [
@@ -816,9 +771,23 @@ function verdicts(s: Figures, d: Figures, c: Figures): Verdict[] {
     ['throughput', s.throughput > c.throughput],
     ['idle RSS', s.rssIdle !== null && c.rssIdle !== null && s.rssIdle < c.rssIdle]
   ];
+  if (s.loadExecsPerS !== null && c.loadExecsPerS !== null) {
+    vsChp.push(['load executions/s', s.loadExecsPerS > c.loadExecsPerS]);
+    vsChp.push(['load errors', (s.loadErrors ?? 0) <= (c.loadErrors ?? 0)]);
+    vsChp.push(['load REST poll p50', (s.loadPollP50 ?? Infinity) < (c.loadPollP50 ?? Infinity)]);
+    vsChp.push(['load REST poll p99', (s.loadPollP99 ?? Infinity) < (c.loadPollP99 ?? Infinity)]);
+  }
   const lost = vsChp.filter(([, better]) => !better).map(([name]) => name);
   out.push({ goal: 'better than CHP on every figure', pass: lost.length === 0, detail: lost.length ? `not better on: ${lost.join(', ')}` : `better on all ${vsChp.length}` });
   out.push({ goal: `sidecar idle RSS <= ${GOALS.idleRssMb} MB`, pass: s.rssIdle !== null && s.rssIdle <= GOALS.idleRssMb, detail: `${fmt(s.rssIdle, 1)} MB idle (${fmt(s.rssStart, 1)} MB right after start)` });
+  if (s.loadExecsPerS !== null && d.loadExecsPerS !== null) {
+    const lr = s.loadExecsPerS / d.loadExecsPerS;
+    out.push({
+      goal: `under load: executions >= ${GOALS.loadExecsVsDirect}x direct, 0 errors`,
+      pass: lr >= GOALS.loadExecsVsDirect && s.loadErrors === 0,
+      detail: `${fmt(lr, 3)}x (${fmt(s.loadExecsPerS, 1)} vs ${fmt(d.loadExecsPerS, 1)} executions/s), ${s.loadErrors} errors, machine ${fmt(s.loadMachineBusyPct, 0)}% busy`
+    });
+  }
   return out;
 }
 
@@ -832,17 +801,7 @@ async function main(): Promise<void> {
   if (!fs.existsSync(CHP_BIN)) {
     throw new Error(`${CHP_BIN} not found: run npm install.`);
   }
-  if (process.env.BENCH_NO_BUILD !== '1' && sidecarIsStale()) {
-    log('sidecar/dist is missing or older than sidecar/src: building it (BENCH_NO_BUILD=1 skips this)');
-    try {
-      execFileSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(REPO, 'sidecar', 'tsconfig.json')], { stdio: 'inherit' });
-    } catch (err) {
-      if (!fs.existsSync(path.join(REPO, 'sidecar', 'dist', 'cli.js'))) {
-        throw new Error(`the sidecar does not build and there is no earlier build to measure: ${(err as Error).message}`);
-      }
-      log('WARNING: the sidecar does not build right now; measuring the existing sidecar/dist, which is older than sidecar/src');
-    }
-  }
+  ensureSidecarBuilt();
   log(`settings: ${JSON.stringify(SETTINGS)}`);
   const machineAtStart = machineTicks();
   const oursAtStart = ourTicks();
@@ -853,21 +812,9 @@ async function main(): Promise<void> {
   const stateDir = path.join(tmp, 'state');
   prepareHome(home);
   // Both Jupyter servers get the same clean, private Jupyter and IPython directories.
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    JUPYTER_CONFIG_DIR: path.join(tmp, 'jupyter-config'),
-    JUPYTER_RUNTIME_DIR: path.join(tmp, 'jupyter-runtime'),
-    IPYTHONDIR: path.join(tmp, 'ipython'),
-    PYTHONUNBUFFERED: '1'
-  };
-  delete env.JUPYTER_TOKEN;
-  for (const key of Object.keys(env)) {
-    if (key.startsWith('GPU_WORKSPACE_')) {
-      delete env[key]; // the operator's own overrides must not change what is measured
-    }
-  }
+  const env = benchEnv(tmp);
   const configFile = path.join(tmp, 'sidecar-config.json');
-  fs.writeFileSync(configFile, JSON.stringify({ log_level: 'warn', jupyter: { extra_args: [RATE_LIMIT_ARG] } }));
+  fs.writeFileSync(configFile, JSON.stringify({ log_level: process.env.BENCH_SIDECAR_LOG ?? 'warn', jupyter: { extra_args: [RATE_LIMIT_ARG] } }));
 
   try {
     const [jupyterPort, sidecarPort, chpPort, chpApiPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -927,6 +874,14 @@ async function main(): Promise<void> {
     const rest = await restLatency(targets);
     log(`output stream: ${SETTINGS.streamMb} MB x ${SETTINGS.streamRuns} runs per target`);
     const stream = await streamThroughput(targets);
+    let load: PerTarget<LoadResult> = {};
+    if (SETTINGS.loadSeconds > 0) {
+      log(
+        `load: ${SETTINGS.loadClients} WebSocket clients on ${SETTINGS.loadKernels} kernels executing in a loop, each with a REST poller ` +
+          `(every ${SETTINGS.loadPollMs} ms), ${SETTINGS.loadSeconds} s per target in ${SETTINGS.loadRounds} rounds`
+      );
+      load = await loadScenario(targets);
+    }
 
     log(`letting things settle for ${SETTINGS.settleSeconds} s before the idle RSS reading (connections stay open, like an idle browser tab)`);
     // Sampled each second: the curve shows whether memory is still being given back.
@@ -965,12 +920,17 @@ async function main(): Promise<void> {
     const perUnit = (total: number | undefined, units: number): number | null =>
       total === undefined || !Number.isFinite(total) ? null : Math.round((total / units) * 1000) / 1000;
     const figures: PerTarget<Figures> = {};
-    const summaries: PerTarget<{ kernel: LatencySummary; rest: LatencySummary; stream: StreamRun[] }> = {};
+    const summaries: PerTarget<{ kernel: LatencySummary; rest: LatencySummary; stream: StreamRun[]; load?: Omit<LoadResult, 'pollMs'> & { poll: LatencySummary | null } }> = {};
     for (const t of targets) {
       const k = summarize(kernel[t.name] ?? []);
       const r = summarize(rest[t.name] ?? []);
       const runs = stream[t.name] ?? [];
+      const l = load[t.name];
       summaries[t.name] = { kernel: k, rest: r, stream: runs };
+      if (l) {
+        const { pollMs, ...others } = l;
+        summaries[t.name] = { kernel: k, rest: r, stream: runs, load: { ...others, poll: pollMs.length ? summarize(pollMs) : null } };
+      }
       figures[t.name] = {
         kernelP50: k.p50,
         kernelP99: k.p99,
@@ -981,7 +941,8 @@ async function main(): Promise<void> {
         rssIdle: idle[t.name] ? Math.round((idle[t.name]?.rss ?? 0) * 10) / 10 : null,
         cpuKernel: perUnit(proxyCpuMs.kernel[t.name], SETTINGS.kernelExecs),
         cpuRest: perUnit(proxyCpuMs.rest[t.name], SETTINGS.restRequests),
-        cpuStream100Mb: perUnit(proxyCpuMs.stream[t.name], (SETTINGS.streamRuns * SETTINGS.streamMb) / 100)
+        cpuStream100Mb: perUnit(proxyCpuMs.stream[t.name], (SETTINGS.streamRuns * SETTINGS.streamMb) / 100),
+        ...loadFigures(load[t.name], t.proxyPid !== null)
       };
     }
     for (const t of targets) {
@@ -1012,6 +973,13 @@ async function main(): Promise<void> {
     out.push(`RSS each second while idle (MB): sidecar ${(rssCurve.sidecar ?? []).join(' ')}; chp ${(rssCurve.chp ?? []).join(' ')}`);
     out.push(`CPU while idle (ms per second): sidecar ${fmt(idleCpu.sidecar, 1)}, chp ${fmt(idleCpu.chp, 1)}`);
     out.push(`kernel round trip p90 / mean (ms): ${targets.map(t => `${t.name} ${fmt(summaries[t.name]?.kernel.p90)} / ${fmt(summaries[t.name]?.kernel.mean)}`).join(', ')}`);
+    if (load.sidecar) {
+      const samples = targets.flatMap(t => (load[t.name]?.errorSamples ?? []).map(e => `${t.name}: ${e}`));
+      out.push(
+        `load: ${SETTINGS.loadClients} clients on ${SETTINGS.loadKernels} kernels, REST poll every ${SETTINGS.loadPollMs} ms per client, ` +
+          `${SETTINGS.loadSeconds} s per target` + (samples.length ? `; first errors: ${samples.slice(0, 5).join(' | ')}` : '')
+      );
+    }
     out.push(`stream runs (MB/s): ${targets.map(t => `${t.name} ${(summaries[t.name]?.stream ?? []).map(x => x.mbPerS.toFixed(1)).join(' ')}`).join(', ')}`);
     out.push(
       `other programs on this machine used ${foreignCpus.toFixed(2)} of ${os.cpus().length} CPUs on average during the run` +
@@ -1064,6 +1032,7 @@ main().then(
   () => process.exit(0),
   async (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${lastOutput()}\n`);
     await cleanup();
     process.exit(1);
   }
