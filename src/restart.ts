@@ -1,6 +1,7 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
+import { KernelAPI } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
@@ -112,6 +113,10 @@ export class WorkspaceRestarter {
    * recovered from, or a switch the sidecar forced): notebooks and consoles
    * that lost their kernel get a fresh one of the kind they had.
    * `known` maps each session context to the kernel it had before.
+   *
+   * A lost kernel does not always look lost yet: until JupyterLab's own polls
+   * reach the new server, its connection just keeps reconnecting (status
+   * "unknown", not "dead"). So the server is asked which kernels it has.
    */
   async recoverLostKernels(known: Map<ISessionContext, string>): Promise<IRestartResult> {
     if (this.running) {
@@ -119,17 +124,38 @@ export class WorkspaceRestarter {
     }
     this.running = true;
     try {
-      await this.app.serviceManager.sessions.refreshRunning().catch(() => undefined);
+      const services = this.app.serviceManager;
+      // Fresh lists from the new server: connections to sessions and kernels it does not have are disposed.
+      await Promise.all([services.sessions.refreshRunning(), services.kernels.refreshRunning()]).catch(() => undefined);
       const lost: IKernelOwner[] = [];
       for (const [sessionContext, kernelName] of known) {
-        const kernel = sessionContext.session?.kernel;
-        if (!sessionContext.isDisposed && (!kernel || kernel.isDisposed || kernel.status === 'dead')) {
+        if (!sessionContext.isDisposed && (await this.kernelIsGone(sessionContext))) {
+          // A session object of the old server (its refresh failed) would be asked to change its
+          // kernel, which the new server answers 404 ("Error Starting Kernel"): drop it, start anew.
+          const stale = sessionContext.session;
+          if (stale && !stale.isDisposed) {
+            stale.dispose();
+          }
           lost.push({ sessionContext, kernelName });
         }
       }
       return await this.restartKernels(lost);
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Whether the kernel of `sessionContext` is not one the (restarted) server runs. */
+  private async kernelIsGone(sessionContext: ISessionContext): Promise<boolean> {
+    const kernel = sessionContext.session?.kernel;
+    if (!kernel || kernel.isDisposed || kernel.status === 'dead') {
+      return true;
+    }
+    try {
+      return (await KernelAPI.getKernelModel(kernel.id, this.app.serviceManager.serverSettings)) === undefined;
+    } catch {
+      // The server did not say: a kernel that is not connected did not survive the restart either.
+      return kernel.connectionStatus !== 'connected';
     }
   }
 

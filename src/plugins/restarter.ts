@@ -27,7 +27,7 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
     let lastPid: number | null = null;
     let known = new Map<ISessionContext, string>();
     let expected = false;
-    model.changed.connect(() => {
+    const onStatus = (): void => {
       const jupyter = model.status?.jupyter;
       if (model.connection === 'restarting' || restarter.isRunning) {
         expected = true;
@@ -54,7 +54,8 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
       }
       expected = false;
       lastPid = jupyter.pid;
-    });
+    };
+    model.changed.connect(onStatus);
     // Remember every kernel a notebook or console has had since the last restart. Entries are
     // only added while a kernel runs, because by the time a crash is noticed its sessions are gone.
     const remember = (): void => {
@@ -67,6 +68,14 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
         }
       }
     };
+    // The status poll alone notices a restart late: it ticks every few seconds, and backs off
+    // after failures. When a kernel's connection drops or its session vanishes without this page
+    // asking, the server is asked at once whether it was restarted.
+    const checkServer = (): void => {
+      if (!restarter.isRunning && model.connection !== 'restarting') {
+        void model.refresh().catch(() => undefined);
+      }
+    };
     // A new notebook's kernel arrives after its session shows up in the running list, so each
     // session context is watched for kernel changes as soon as it is seen.
     const watched = new WeakSet<ISessionContext>();
@@ -74,13 +83,35 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
       for (const context of restarter.sessionContexts()) {
         if (!watched.has(context)) {
           watched.add(context);
+          let connected = context.session?.kernel?.connectionStatus === 'connected';
           context.kernelChanged.connect(remember);
+          context.sessionChanged.connect((_, change) => {
+            // A session this page knew is gone (it vanished from the server's list).
+            if (!change.newValue && change.oldValue && known.has(context)) {
+              checkServer();
+            }
+          });
+          context.connectionStatusChanged.connect((_, status) => {
+            // A connection that was up dropped: the kernel's server may be gone.
+            if (connected && status !== 'connected') {
+              checkServer();
+            }
+            connected = status === 'connected';
+          });
+          context.statusChanged.connect((_, status) => {
+            if (status === 'dead' && known.has(context)) {
+              checkServer();
+            }
+          });
         }
       }
       remember();
     };
     app.serviceManager.sessions.runningChanged.connect(watch);
     model.changed.connect(watch);
+    // The status may have arrived before this plugin was activated; it counts as the first one.
+    onStatus();
+    watch();
     return restarter;
   }
 };
