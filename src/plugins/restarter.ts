@@ -3,6 +3,7 @@ import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Token } from '@lumino/coreutils';
+import { Poll } from '@lumino/polling';
 import { WorkspaceRestarter } from '../restart';
 import { IWorkspaceModel } from '../tokens';
 
@@ -68,12 +69,25 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
         }
       }
     };
-    // The status poll alone notices a restart late: it ticks every few seconds, and backs off
-    // after failures. When a kernel's connection drops or its session vanishes without this page
-    // asking, the server is asked at once whether it was restarted.
+    // The status poll alone notices a restart late: it ticks every 10 s, and backs off after
+    // failures (up to a minute). When a kernel's connection drops or its session vanishes without
+    // this page asking, the status is asked for at once, and then every second until the sidecar
+    // says the server runs: its pid then tells whether it is a new server (see onStatus).
+    const serverCheck = new Poll({
+      auto: false,
+      factory: async () => {
+        await model.refresh();
+        if (model.connection === 'connected' && model.status?.jupyter.state === 'running') {
+          void serverCheck.stop();
+        }
+      },
+      frequency: { interval: 1000, backoff: false },
+      name: 'jupyterlab-gpu-workspace:server-check',
+      standby: 'when-hidden'
+    });
     const checkServer = (): void => {
       if (!restarter.isRunning && model.connection !== 'restarting') {
-        void model.refresh().catch(() => undefined);
+        void serverCheck.start();
       }
     };
     // A new notebook's kernel arrives after its session shows up in the running list, so each
