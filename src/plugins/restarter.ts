@@ -28,8 +28,15 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
     let lastPid: number | null = null;
     let known = new Map<ISessionContext, string>();
     let expected = false;
+    let gpuWasOn = false;
     const onStatus = (): void => {
       const jupyter = model.status?.jupyter;
+      const gpu = model.status?.gpu;
+      // The sidecar switched to CPU mode itself (hours used up): that, not a crash, is why the server restarted.
+      const forcedOff = gpuWasOn && gpu?.mode !== 'on' && gpu?.switch_reason === 'quota_exhausted';
+      if (gpu && gpu.mode !== 'switching') {
+        gpuWasOn = gpu.mode === 'on';
+      }
       if (model.connection === 'restarting' || restarter.isRunning) {
         expected = true;
         return;
@@ -40,6 +47,7 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
       if (lastPid !== null && jupyter.pid !== lastPid && !expected && known.size > 0) {
         const lost = known;
         known = new Map();
+        const why = forcedOff ? trans.__('switched to CPU mode: your GPU hours are used up') : (jupyter.last_exit ?? trans.__('restarted by the workspace'));
         void restarter.recoverLostKernels(lost).then(result => {
           remember();
           const message = result.kernelsStarted
@@ -47,9 +55,9 @@ export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
                 'The Jupyter server restarted (%2). Your files are safe; %1 notebook has a fresh kernel.',
                 'The Jupyter server restarted (%2). Your files are safe; %1 notebooks have fresh kernels.',
                 result.kernelsStarted,
-                jupyter.last_exit ?? trans.__('restarted by the workspace')
+                why
               )
-            : trans.__('The Jupyter server restarted (%1). Your files are safe.', jupyter.last_exit ?? trans.__('restarted by the workspace'));
+            : trans.__('The Jupyter server restarted (%1). Your files are safe.', why);
           Notification.warning(message, { autoClose: 10_000 });
         });
       }
