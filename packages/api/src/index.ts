@@ -238,3 +238,11 @@ export interface GrantResponse {
   grant: GrantRecord;
   quota: QuotaStatus;
 }
+
+/**
+ * Why a home snapshot was taken; each snapshot carries its trigger as a tag.
+ * The idle stop, the end of keep-awake, a GPU switch, reset and submit each
+ * ask for one at their own moment.
+ */
+export const SNAPSHOT_TRIGGERS = ['schedule', 'idle-stop', 'gpu-switch', 'pre-reset', 'pre-submit', 'keep-awake-end', 'manual'] as const;
+export type SnapshotTrigger = (typeof SNAPSHOT_TRIGGERS)[number];
