@@ -1,5 +1,4 @@
 import type {
-  ErrorBody,
   GpuSwitchAccepted,
   GrantResponse,
   HealthResponse,
@@ -8,14 +7,15 @@ import type {
   StatusResponse,
   UsageResponse
 } from '@jupyterlab-gpu-workspace/api';
-import express, { NextFunction, Request, Response, Router } from 'express';
-import { badRequest, forbidden, notFound, WorkspaceError } from '../errors';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { badRequest, forbidden } from '../errors';
 import { GpuService } from '../gpu/service';
 import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
+import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -31,11 +31,6 @@ export interface ApiDeps {
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
-
-function sendError(res: Response, err: WorkspaceError): void {
-  const body: ErrorBody = { message: err.message, code: err.code };
-  res.status(err.status).json(body);
-}
 
 /** Requests that need no body must not smuggle one: anything but an empty JSON object is refused. */
 function expectNoFields(req: Request): void {
@@ -72,20 +67,9 @@ function requireOperator(req: Request, operatorToken: string | undefined): void 
   }
 }
 
-/** The routes a router really serves, with their methods: the 405 answers and the OpenAPI test read this. */
-export function routesOf(router: Router): Map<string, string[]> {
-  const routes = new Map<string, string[]>();
-  for (const layer of router.stack) {
-    const route = layer.route as { path?: unknown; methods?: Record<string, boolean> } | undefined;
-    if (!route || typeof route.path !== 'string' || route.path.includes('*')) {
-      continue;
-    }
-    const methods = Object.keys(route.methods ?? {})
-      .filter(m => m !== '_all')
-      .map(m => m.toUpperCase());
-    routes.set(route.path, [...(routes.get(route.path) ?? []), ...methods]);
-  }
-  return routes;
+/** The routes a router really serves, with their methods: the OpenAPI and auth-matrix tests read this. */
+export function routesOf(router: Router): Map<string, Method[]> {
+  return router.routes();
 }
 
 /**
@@ -97,20 +81,12 @@ export function routesOf(router: Router): Map<string, string[]> {
 export function createApiRouter(deps: ApiDeps): Router {
   const authed =
     (handler: Handler) =>
-    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-      try {
-        const caller = await deps.auth.authenticate(req);
-        await handler(req, res, caller);
-      } catch (err) {
-        next(err);
-      }
+    async (req: Request, res: Response): Promise<void> => {
+      const caller = await deps.auth.authenticate(req);
+      await handler(req, res, caller);
     };
 
-  const router = express.Router();
-  router.use((_req, res, next) => {
-    res.setHeader('cache-control', 'no-store');
-    next();
-  });
+  const router = new Router();
 
   router.get('/health', (_req, res) => {
     const body: HealthResponse = { status: 'ok' };
@@ -171,22 +147,18 @@ export function createApiRouter(deps: ApiDeps): Router {
     })
   );
 
-  router.post('/quota/grants', (req, res, next) => {
-    try {
-      requireOperator(req, deps.operatorToken);
-      const body = objectBody(req, ['hours', 'reason']);
-      if (typeof body.hours !== 'number') {
-        throw badRequest('"hours" must be a number.');
-      }
-      if (typeof body.reason !== 'string') {
-        throw badRequest('"reason" must be a string saying why the hours are granted.');
-      }
-      const grant = deps.gpu.quota.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
-      const answer: GrantResponse = { grant, quota: deps.gpu.quotaStatus() };
-      res.status(201).json(answer);
-    } catch (err) {
-      next(err);
+  router.post('/quota/grants', (req, res) => {
+    requireOperator(req, deps.operatorToken);
+    const body = objectBody(req, ['hours', 'reason']);
+    if (typeof body.hours !== 'number') {
+      throw badRequest('"hours" must be a number.');
     }
+    if (typeof body.reason !== 'string') {
+      throw badRequest('"reason" must be a string saying why the hours are granted.');
+    }
+    const grant = deps.gpu.quota.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
+    const answer: GrantResponse = { grant, quota: deps.gpu.quotaStatus() };
+    res.status(201).json(answer);
   });
 
   router.post(
@@ -200,50 +172,15 @@ export function createApiRouter(deps: ApiDeps): Router {
     })
   );
 
-  const known = routesOf(router);
-  router.all('/{*rest}', (req, res) => {
-    const allowed = known.get(req.path);
-    if (allowed) {
-      res.setHeader('allow', allowed.join(', '));
-      const body: ErrorBody = { message: `${req.method} is not allowed on ${req.path}; use ${allowed.join(' or ')}.`, code: 'method_not_allowed' };
-      res.status(405).json(body);
-      return;
-    }
-    sendError(res, notFound(`No such API route: ${req.method} ${req.path}`));
-  });
   return router;
 }
 
-/** The API as an express app: the router under its prefix, JSON bodies, and error mapping. */
-export function createApi(deps: ApiDeps): express.Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.use(express.json({ limit: deps.maxBodyBytes, type: ['application/json', 'text/plain'] }));
-  app.use(deps.prefix, createApiRouter(deps));
-
-  // Error mapping: typed errors keep their status; body-parser errors become 4xx; anything else is a 500 without a stack.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof WorkspaceError) {
-      sendError(res, err);
-      return;
-    }
-    const e = err as { type?: string; status?: number; message?: string; limit?: number };
-    const reply = (status: number, body: ErrorBody): void => void res.status(status).json(body);
-    if (e.type === 'entity.too.large') {
-      reply(413, { message: `Request body is larger than ${e.limit} bytes.`, code: 'too_large' });
-      return;
-    }
-    if (e.type === 'entity.parse.failed') {
-      reply(400, { message: `Malformed JSON in request body: ${e.message}`, code: 'bad_json' });
-      return;
-    }
-    if (e.status && e.status >= 400 && e.status < 500) {
-      reply(e.status, { message: e.message ?? 'Bad request', code: 'bad_request' });
-      return;
-    }
-    deps.log.error('unhandled API error', { error: String((err as Error)?.stack ?? err) });
-    reply(500, { message: 'Internal error in the workspace service; the details are in its log.', code: 'internal' });
-  });
-  return app;
+/** The API's request handler: the router under its prefix, with bodies up to the configured size. */
+export function createApi(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const router = createApiRouter(deps);
+  const options = {
+    maxBodyBytes: deps.maxBodyBytes,
+    onUnexpectedError: (err: unknown) => deps.log.error('unhandled API error', { error: String((err as Error)?.stack ?? err) })
+  };
+  return (req, res) => void router.handle(deps.prefix, req, res, options);
 }

@@ -7,7 +7,7 @@ import { JupyterProxy } from './proxy';
 export interface FrontDoorOptions {
   /** Where the sidecar's own API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
   apiPrefix: string;
-  /** The API's request handler (express). */
+  /** The API's request handler (`createApi` in api.ts). */
   api: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Everything that is not the API goes to Jupyter through this. */
   proxy: JupyterProxy;

@@ -18,7 +18,7 @@ function servedRoutes(): Array<{ method: string; route: string }> {
   const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, isolation: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
   const out: Array<{ method: string; route: string }> = [];
   for (const [route, methods] of routesOf(createApiRouter(deps))) {
-    for (const method of new Set(methods.filter(m => m !== 'HEAD'))) {
+    for (const method of new Set(methods)) {
       out.push({ method, route });
     }
   }
