@@ -5,7 +5,10 @@ import type { APIRequestContext, Page } from '@playwright/test';
 /*
  * Runs against the workspace whose nvidia-smi is the test stand-in (one fake
  * H100) with a tiny quota (0.025 h = 90 s), 1 s ticks and a 1-minute warning.
- * The tests form one story, in order: switch on, watch it burn, run out.
+ * The tests form one story, in order: switch on, watch it burn, run out. The
+ * story begins from CPU mode with a full allocation, so it can run again in
+ * the same workspace (`--repeat-each`): the hours the last run burned are
+ * granted back with the operator token first.
  */
 
 const API = '/gpu-workspace/api/v1';
@@ -23,7 +26,33 @@ const toast = (page: Page, text: string | RegExp) => page.locator('.Toastify__to
 
 test.use({ mockConfig: false, mockState: false, mockUser: false });
 
+/** Set in start-workspace.sh's gpu config; operator calls take it instead of the user's token. */
+const OPERATOR_TOKEN = process.env.UI_TEST_OPERATOR_TOKEN ?? 'ui-test-operator-token';
+
+/** CPU mode and a full allocation, whatever an earlier run of the story left. */
+async function startFromAFullAllocation(request: APIRequestContext): Promise<void> {
+  if ((await status(request)).gpu.mode !== 'off') {
+    const off = await request.post(`${API}/gpu`, { data: { enabled: false } });
+    expect(off.status()).toBeLessThan(300);
+    await expect.poll(async () => (await status(request)).gpu.mode, { timeout: 90_000 }).toBe('off');
+  }
+  const { quota } = await status(request);
+  const missing = quota.allocation_seconds - quota.remaining_seconds;
+  if (missing > 0) {
+    const grant = await request.post(`${API}/quota/grants`, {
+      headers: { Authorization: `token ${OPERATOR_TOKEN}` },
+      data: { hours: missing / 3600, reason: 'UI test: the GPU story starts with a full allocation' }
+    });
+    expect(grant.status()).toBe(201);
+  }
+  expect((await status(request)).quota.remaining_seconds).toBeGreaterThanOrEqual(quota.allocation_seconds - 1);
+}
+
 test.describe.serial('GPU mode with a small quota', () => {
+  test.beforeAll(async ({ request }) => {
+    await startFromAFullAllocation(request);
+  });
+
   test('Enable GPU saves the unsaved notebook, and its new kernel sees the GPU', async ({ page, request, tmpPath }) => {
     const name = 'gpu.ipynb';
     await page.notebook.createNew(name);
