@@ -2,7 +2,8 @@
 # Starts a throw-away workspace for the UI tests: a fresh home and state dir each run.
 #   bash start-workspace.sh           plain workspace (this machine: no GPU)
 #   bash start-workspace.sh gpu       a workspace whose nvidia-smi is the test stand-in
-#                                     (one fake H100), with a tiny quota and short ticks
+#                                     (one fake H100), with a tiny quota, short ticks and
+#                                     an operator token (the tests grant used hours back)
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
@@ -17,6 +18,7 @@ if [ "$variant" = gpu ]; then
   printf '0, GPU-fake-0000, NVIDIA H100 80GB HBM3, 81559, 2048, 0\n' > "$run/fake-gpu/devices.csv"
   export FAKE_GPU_STATE_DIR="$PWD/$run/fake-gpu"
   gpu_config=$(cat <<JSON
+  ,"operator": { "token": "${UI_TEST_OPERATOR_TOKEN:-ui-test-operator-token}" }
   ,"gpu": {
     "nvidia_smi": "$(cd ../sidecar/test/fixtures/bin && pwd)/nvidia-smi",
     "tick_seconds": 1,
