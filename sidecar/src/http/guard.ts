@@ -22,6 +22,8 @@ export interface GuardOptions {
   /** Peers (IP addresses) whose X-Forwarded-* headers are believed, e.g. JupyterHub's proxy. */
   trustedProxies: string[];
   operatorToken: string | undefined;
+  /** The kernel-scoped token (GPU_WORKSPACE_TOKEN): sidecar API only, never passed on to Jupyter. */
+  kernelToken?: string;
 }
 
 /** The names a browser on this machine may use to reach a workspace listening on `listenHost`. */
@@ -54,6 +56,9 @@ export function createGuard(options: GuardOptions): FrontDoorGuard {
       const token = tokenFrom(req);
       if (target === 'jupyter' && token && options.operatorToken && sameSecret(token, options.operatorToken)) {
         throw forbidden('The operator token is for the operator API only; it is never passed on to Jupyter.');
+      }
+      if (target === 'jupyter' && token && options.kernelToken && sameSecret(token, options.kernelToken)) {
+        throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status; it is never passed on to Jupyter.');
       }
       if (upgrade && !token && parseCookies(req.headers.cookie).size > 0) {
         checkWebSocketOrigin(req);
