@@ -48,6 +48,8 @@ export class IdleController extends EventEmitter<{ changed: []; notice: [IdleNot
   /** Set from the moment the stop begins: activity no longer counts. */
   private stopping = false;
   private starting: Promise<void> | null = null;
+  /** The stop under way: a Start pressed meanwhile waits for it, then starts. */
+  private stopDone: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private lastState: IdleState;
@@ -142,11 +144,11 @@ export class IdleController extends EventEmitter<{ changed: []; notice: [IdleNot
     if (this.starting) {
       return { started: false, done: this.starting };
     }
-    if (!this.isStopped || this.stopping) {
+    if (!this.isStopped) {
       return { started: false, done: Promise.resolve() };
     }
-    const run = this.options.supervisor
-      .resume()
+    const run = (this.stopDone ?? Promise.resolve())
+      .then(() => this.options.supervisor.resume())
       .then(() => {
         this.stoppedAtMs = null;
         this.lastActivityMs = this.now();
@@ -198,7 +200,7 @@ export class IdleController extends EventEmitter<{ changed: []; notice: [IdleNot
       return;
     }
     if (this.now() >= this.deadlineMs()) {
-      void this.stopForIdle();
+      this.stopDone = this.stopForIdle().finally(() => (this.stopDone = null));
       return;
     }
     this.update();
