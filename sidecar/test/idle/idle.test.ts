@@ -237,3 +237,56 @@ describe('keep-awake leases', () => {
     }
   });
 });
+
+describe('live events', () => {
+  test('the stream sends the state on connect and again on a change, unbuffered; it needs credentials', async () => {
+    const refused = await fetch(sidecar.apiUrl('events'));
+    assert.equal(refused.status, 401);
+    await refused.arrayBuffer();
+    const forged = await fetch(sidecar.apiUrl('events'), { headers: { authorization: 'token forged' } });
+    assert.equal(forged.status, 401);
+    await forged.arrayBuffer();
+    const viaKernel = await fetch(sidecar.apiUrl('events'), { headers: { authorization: `token ${kernelToken}` } });
+    assert.equal(viaKernel.status, 403, 'the kernel token does not get the live state');
+    await viaKernel.arrayBuffer();
+
+    // From a running workspace with a counting clock (no leases left from the tests above).
+    await waitFor('no leases', async () => ((await idleOf()).leases.length === 0 ? true : undefined), { timeoutMs: 10_000 });
+    if ((await idleOf()).state === 'stopped') {
+      await startAgain();
+    }
+    await post('activity', {});
+    const abort = new AbortController();
+    const res = await fetch(sidecar.apiUrl(`events?token=${sidecar.token}`), { signal: abort.signal, headers: { cookie: cookies.header } });
+    try {
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+      assert.equal(res.headers.get('x-accel-buffering'), 'no');
+      assert.equal(res.headers.get('content-encoding'), null);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      const nextState = async (): Promise<Record<string, unknown>> => {
+        for (;;) {
+          const match = /event: state\ndata: (.*)\n\n/.exec(text);
+          if (match) {
+            text = text.slice((match.index ?? 0) + match[0].length);
+            return JSON.parse(match[1]) as Record<string, unknown>;
+          }
+          const { value, done } = await reader.read();
+          assert.ok(!done, 'the stream stays open');
+          text += decoder.decode(value, { stream: true });
+        }
+      };
+      const first = await nextState();
+      assert.deepEqual(Object.keys(first).sort(), ['gpu', 'idle', 'jupyter', 'quota']);
+      const sent = Date.now();
+      assert.equal((await post('activity', {})).status, 200);
+      const second = await nextState();
+      assert.ok(Date.now() - sent < 2000, 'pushed at once, not buffered');
+      assert.notEqual((second.idle as IdleStatus).deadline, (first.idle as IdleStatus).deadline);
+    } finally {
+      abort.abort();
+    }
+  });
+});
