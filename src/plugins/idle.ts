@@ -98,20 +98,15 @@ class CountdownBody extends Widget {
   }
 }
 
-/** Replaces the page with the sidecar's stopped page, without the "leave page?" prompt or kernel dialogs. */
-async function showStoppedPage(): Promise<void> {
-  try {
-    const res = await fetch(window.location.href, { credentials: 'same-origin', cache: 'no-store' });
-    const html = await res.text();
-    if (res.headers.get('content-type')?.includes('text/html')) {
-      document.open();
-      document.write(html);
-      document.close();
-      return;
-    }
-  } catch {
-    // Fall through to a reload.
-  }
+/**
+ * Shows the sidecar's stopped page in this tab: a reload, which the sidecar
+ * answers with it while stopped. A real reload (not a page written over this
+ * one) leaves no JupyterLab running behind it to reconnect or start kernels
+ * when the workspace comes back. JupyterLab's "leave the page?" prompt is
+ * silenced: the server is gone, nothing can be saved any more.
+ */
+function showStoppedPage(): void {
+  window.addEventListener('beforeunload', event => event.stopImmediatePropagation(), { capture: true });
   window.location.reload();
 }
 
@@ -182,7 +177,7 @@ export const idlePlugin: JupyterFrontEndPlugin<void> = {
       }
       if (idle.state === 'stopped' && !stopped) {
         stopped = true;
-        void showStoppedPage();
+        showStoppedPage();
       }
     });
 
