@@ -107,7 +107,8 @@ export class WorkspaceModel implements IWorkspaceModel {
       this._notice.emit(JSON.parse((event as MessageEvent<string>).data) as IdleNotice);
     });
     source.onopen = () => {
-      this._poll.frequency = { ...this._poll.frequency, interval: this._fallbackPollMs };
+      const frequency = this._poll.frequency;
+      this._poll.frequency = { ...frequency, interval: this._fallbackPollMs, max: Math.max(frequency.max, this._fallbackPollMs) };
     };
     source.onerror = () => {
       this._poll.frequency = { ...this._poll.frequency, interval: this._pollIntervalMs };
