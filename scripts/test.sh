@@ -17,9 +17,10 @@ run_suite() {
 
 run_suite "frontend unit tests" npm run --silent test:frontend
 run_suite "sidecar integration tests" npm run --silent test:sidecar
-# Free ports for the UI tests' two workspaces, so a workspace already running here does not collide.
+run_suite "Python tests (workspace_utils, keep-awake; pytest)" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+# Free ports for the UI tests' three workspaces, so a workspace already running here does not collide.
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-export UI_TEST_PORT=${UI_TEST_PORT:-$(free_port)} UI_TEST_GPU_PORT=${UI_TEST_GPU_PORT:-$(free_port)}
+export UI_TEST_PORT=${UI_TEST_PORT:-$(free_port)} UI_TEST_GPU_PORT=${UI_TEST_GPU_PORT:-$(free_port)} UI_TEST_IDLE_PORT=${UI_TEST_IDLE_PORT:-$(free_port)}
 run_suite "UI tests (Galata, Chromium)" npm run --silent test:ui
 
 echo

@@ -2,6 +2,7 @@ import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { corePlugin } from './plugins/core';
 import { gpuMeterPlugin } from './plugins/gpuMeter';
 import { gpuTogglePlugin } from './plugins/gpuToggle';
+import { idlePlugin } from './plugins/idle';
 import { refreshPlugin } from './plugins/refresh';
 import { restarterPlugin } from './plugins/restarter';
 import { statusItemPlugin } from './plugins/statusItem';
@@ -17,6 +18,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   statusItemPlugin,
   refreshPlugin,
   gpuTogglePlugin,
-  gpuMeterPlugin
+  gpuMeterPlugin,
+  idlePlugin
 ];
 export default plugins;

@@ -1,6 +1,6 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
-import type { GpuSwitchAccepted, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { GpuSwitchAccepted, IdleNotice, LiveState, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 import { ConnectionState, IWorkspaceModel, IWorkspaceRequester } from './tokens';
 
 export interface IWorkspaceModelOptions {
@@ -14,7 +14,16 @@ export interface IWorkspaceModelOptions {
   progressIntervalMs?: number;
   /** How long a restart or switch may take before the page gives up waiting. */
   progressTimeoutMs?: number;
+  /**
+   * The sidecar's live event stream (GET events). While it is connected the
+   * status poll slows down to `fallbackPollMs`; null or no EventSource: polling only.
+   */
+  eventsUrl?: string | null;
+  fallbackPollMs?: number;
 }
+
+/** How soon a closed event stream (the sidecar restarting, a 401) is opened again. */
+const EVENTS_RETRY_MS = 3000;
 
 const delay = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
 
@@ -34,7 +43,12 @@ export class WorkspaceModel implements IWorkspaceModel {
   private _restarting = false;
   private _statusReceivedAt = 0;
   private _changed = new Signal<IWorkspaceModel, void>(this);
+  private _notice = new Signal<IWorkspaceModel, IdleNotice>(this);
   private _poll: Poll;
+  private _events: EventSource | null = null;
+  private _eventsRetry: ReturnType<typeof setTimeout> | null = null;
+  private readonly _pollIntervalMs: number;
+  private readonly _fallbackPollMs: number;
   private _isDisposed = false;
   private readonly _progressIntervalMs: number;
   private readonly _progressTimeoutMs: number;
@@ -51,6 +65,75 @@ export class WorkspaceModel implements IWorkspaceModel {
       frequency: { interval, backoff: true, max: options.pollMaxMs ?? 60_000 },
       name: 'jupyterlab-gpu-workspace:status',
       standby: 'when-hidden'
+    });
+    this._pollIntervalMs = interval;
+    this._fallbackPollMs = options.fallbackPollMs ?? 60_000;
+    if (options.eventsUrl && typeof EventSource !== 'undefined') {
+      this.connectEvents(options.eventsUrl);
+    }
+  }
+
+  /** Notices from the sidecar (the last keep-awake lease ended, the workspace stopped or started). */
+  get notice(): ISignal<IWorkspaceModel, IdleNotice> {
+    return this._notice;
+  }
+
+  /** Whether the live event stream is connected (the poll is then only a slow fallback). */
+  get live(): boolean {
+    return this._events?.readyState === 1;
+  }
+
+  /** Tells the sidecar the user is here: the idle clock starts over. */
+  async keepWorking(): Promise<void> {
+    const answer = await this.requester.request<{ idle: StatusResponse['idle'] }>('activity', { method: 'POST', body: {} });
+    if (this._status) {
+      this.update({ status: { ...this._status, idle: answer.idle }, connection: this._connection, lastError: this._lastError });
+    }
+  }
+
+  /**
+   * One EventSource per page: the sidecar pushes the whole live state on
+   * connect and on every change. The browser reconnects by itself after a
+   * dropped connection; a refused one (the sidecar restarting answers 503,
+   * or a 401) closes it, and it is opened again here.
+   */
+  private connectEvents(url: string): void {
+    const source = new EventSource(url, { withCredentials: true });
+    this._events = source;
+    source.addEventListener('state', event => {
+      this.applyLive(JSON.parse((event as MessageEvent<string>).data) as LiveState);
+    });
+    source.addEventListener('notice', event => {
+      this._notice.emit(JSON.parse((event as MessageEvent<string>).data) as IdleNotice);
+    });
+    source.onopen = () => {
+      const frequency = this._poll.frequency;
+      this._poll.frequency = { ...frequency, interval: this._fallbackPollMs, max: Math.max(frequency.max, this._fallbackPollMs) };
+    };
+    source.onerror = () => {
+      this._poll.frequency = { ...this._poll.frequency, interval: this._pollIntervalMs };
+      if (source.readyState === 2 && !this._isDisposed && this._events === source) {
+        this._eventsRetry = setTimeout(() => {
+          this._eventsRetry = null;
+          if (!this._isDisposed) {
+            this.connectEvents(url);
+          }
+        }, EVENTS_RETRY_MS);
+      }
+    };
+  }
+
+  private applyLive(live: LiveState): void {
+    if (!this._status) {
+      void this.refresh().catch(() => undefined);
+      return;
+    }
+    const status: StatusResponse = { ...this._status, ...live };
+    this._statusReceivedAt = Date.now();
+    this.update({
+      status,
+      connection: this._restarting ? 'restarting' : status.version !== this.frontendVersion ? 'version-mismatch' : 'connected',
+      lastError: this._connection === 'version-mismatch' ? this._lastError : null
     });
   }
 
@@ -166,6 +249,10 @@ export class WorkspaceModel implements IWorkspaceModel {
     }
     this._isDisposed = true;
     this._poll.dispose();
+    this._events?.close();
+    if (this._eventsRetry) {
+      clearTimeout(this._eventsRetry);
+    }
     Signal.clearData(this);
   }
 

@@ -1,7 +1,7 @@
 import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
-import type { StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { IdleNotice, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 
 // The wire types are defined once, in the contract package, for the extension, the sidecar and the tests.
 export type {
@@ -9,6 +9,9 @@ export type {
   GpuDevice as IGpuDevice,
   GpuProfile as IGpuProfile,
   GpuStatus as IGpuStatus,
+  IdleNotice as IIdleNotice,
+  IdleStatus as IIdleStatus,
+  KeepAwakeLease as IKeepAwakeLease,
   JupyterState as JupyterServerState,
   QuotaStatus as IQuotaStatus,
   StatusResponse as IWorkspaceStatus,
@@ -49,6 +52,10 @@ export interface IWorkspaceModel extends IDisposable {
   usage(): Promise<UsageResponse>;
   /** When the current status arrived (ms since epoch), to count time down between polls. */
   readonly statusReceivedAt: number;
+  /** Notices the sidecar pushes (the last keep-awake lease ended, the workspace stopped or started). */
+  readonly notice: ISignal<IWorkspaceModel, IdleNotice>;
+  /** Tells the sidecar the user is here (real input): the idle clock starts over. */
+  keepWorking(): Promise<void>;
   /** The request layer, for plugins that call endpoints of their own. */
   readonly requester: IWorkspaceRequester;
 }

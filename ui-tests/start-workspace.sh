@@ -4,6 +4,7 @@
 #   bash start-workspace.sh gpu       a workspace whose nvidia-smi is the test stand-in
 #                                     (one fake H100), with a tiny quota, short ticks and
 #                                     an operator token (the tests grant used hours back)
+#   bash start-workspace.sh idle      a workspace that stops after seconds of inactivity
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
@@ -29,6 +30,14 @@ if [ "$variant" = gpu ]; then
 JSON
 )
 fi
+idle_config=''
+if [ "$variant" = idle ]; then
+  idle_config=$(cat <<JSON
+  ,"idle": { "timeout_minutes": ${UI_TEST_IDLE_MINUTES:-0.4}, "warning_minutes": ${UI_TEST_IDLE_WARNING_MINUTES:-0.2} },
+  "keep_awake": { "heartbeat_seconds": 1 }
+JSON
+)
+fi
 cat > "$run/config.json" <<JSON
 {
   "jupyter": {
@@ -37,7 +46,7 @@ cat > "$run/config.json" <<JSON
       "--LabApp.expose_app_in_browser=True",
       "--LabApp.workspaces_dir=$PWD/$run/lab-workspaces"
     ]
-  }$gpu_config
+  }$gpu_config$idle_config
 }
 JSON
 exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \

@@ -29,6 +29,11 @@ export const stopping = (): WorkspaceError =>
   new WorkspaceError(503, 'The workspace service is shutting down.', 'stopping');
 export const jupyterUnavailable = (message: string): WorkspaceError => new WorkspaceError(503, message, 'jupyter_unavailable');
 
+/** Jupyter was stopped for inactivity: only status, events and server/start answer. */
+export const stoppedForIdle = (): WorkspaceError =>
+  new WorkspaceError(503, 'The workspace was stopped because nothing was happening. Start it again (POST server/start, or the Start button on its page).', 'stopped');
+export const rateLimited = (message: string): WorkspaceError => new WorkspaceError(429, message, 'rate_limited');
+
 /** A start-up problem the operator must fix; the CLI prints it and exits non-zero. */
 export class StartupError extends Error {
   constructor(message: string) {

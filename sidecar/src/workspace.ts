@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -20,6 +21,13 @@ import { setUpIsolation } from './jupyter/isolation';
 import { RunAs } from './jupyter/launch';
 import { cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
 import { JupyterSupervisor } from './jupyter/supervisor';
+import { IdleController } from './idle/controller';
+import { watchKernelActivity } from './idle/kernelActivity';
+import { LeaseTable } from './idle/leases';
+import { processUid } from './idle/processOwner';
+import { createStoppedGate } from './idle/stoppedGate';
+import { LiveEvents } from './http/liveEvents';
+import { HomeSnapshotter } from './snapshots/port';
 
 export interface ServeOptions {
   port: number;
@@ -28,6 +36,8 @@ export interface ServeOptions {
   config: WorkspaceConfig;
   token?: string;
   logger?: Logger;
+  /** Home snapshots, where they exist: the idle stop and the end of keep-awake ask for one. */
+  snapshotter?: HomeSnapshotter | null;
 }
 
 export interface RunningWorkspace {
@@ -37,7 +47,23 @@ export interface RunningWorkspace {
   state: StateLayout;
   supervisor: JupyterSupervisor;
   gpu: GpuService;
+  idle: IdleController;
   close(): Promise<void>;
+}
+
+/**
+ * The key tornado signs Jupyter's login cookie with: jupyter_server derives it
+ * from the cookie secret file as HMAC-SHA256(file bytes, password + hashed
+ * password). Both are empty with token login, the workspace's way.
+ */
+export function jupyterCookieSecret(fileBytes: Buffer): Buffer {
+  return createHmac('sha256', fileBytes).update('').digest();
+}
+
+/** The front door as seen from this machine (kernels reach the sidecar API through it). */
+export function loopbackUrl(listenHost: string, port: number, base: string): string {
+  const host = listenHost === '0.0.0.0' || listenHost === '' ? '127.0.0.1' : listenHost === '::' ? '[::1]' : urlHost(listenHost);
+  return `http://${host}:${port}${base}`;
 }
 
 /** The host to print in the URL: the address listened on, or this machine's name for a wildcard address. */
@@ -146,6 +172,11 @@ async function startLocked(
   const { socketPath, cookieSecretFile } = jupyterRunFiles(state, isolation.runAs, onClose);
   const token = options.token ?? ensureSecret(state.tokenFile);
   const base = config.base_url;
+  // Kernels hold keep-awake leases with this token: it may do that and read the status, nothing else.
+  // It lives as long as this sidecar (kernels do not outlive it).
+  const kernelToken = randomBytes(24).toString('hex');
+  // GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added to it once the port is known (before Jupyter starts).
+  const env = jupyterEnv(isolation.runAs !== null);
 
   const supervisor = new JupyterSupervisor({
     command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
@@ -155,7 +186,7 @@ async function startLocked(
     cookieSecretFile,
     token,
     baseUrl: base,
-    env: jupyterEnv(isolation.runAs !== null),
+    env,
     runAs: isolation.runAs,
     startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
     stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
@@ -168,8 +199,55 @@ async function startLocked(
   const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), { cpuModeEnforcement: enforcement });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
-  const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token);
+  const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
+    token,
+    kernelToken,
+    cookieSecret: () => jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile)),
+    jupyterParked: () => supervisor.isParked
+  });
   const apiPrefix = `${base}${API_PATH}`;
+  const leases = new LeaseTable({
+    policy: {
+      maxHours: config.keep_awake.max_hours,
+      heartbeatSeconds: config.keep_awake.heartbeat_seconds,
+      maxLeases: config.keep_awake.max_leases,
+      maxAcquiresPerMinute: config.keep_awake.max_acquires_per_minute
+    },
+    ownerUid: isolation.runAs?.user.uid ?? (process.getuid?.() ?? 0),
+    processUid
+  });
+  const idle = new IdleController({
+    policy: {
+      timeoutMinutes: config.idle.timeout_minutes,
+      warningMinutes: config.idle.warning_minutes,
+      signals: config.idle.signals,
+      maxHours: config.keep_awake.max_hours,
+      heartbeatSeconds: config.keep_awake.heartbeat_seconds
+    },
+    leases,
+    supervisor,
+    snapshotter: options.snapshotter ?? null,
+    log: log.child('idle')
+  });
+  const events = new LiveEvents({
+    snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
+  });
+  idle.on('changed', () => events.changed());
+  idle.on('notice', notice => events.notice(notice));
+  gpu.on('changed', () => events.changed());
+  supervisor.on('state', () => events.changed());
+  const stopKernelWatch =
+    config.idle.signals === 'user_or_kernels'
+      ? watchKernelActivity({
+          socketPath,
+          baseUrl: base,
+          token,
+          intervalMs: config.idle.kernel_poll_seconds * 1000,
+          isRunning: () => supervisor.state === 'running',
+          onBusy: () => idle.activity('kernel'),
+          log: log.child('idle')
+        })
+      : () => undefined;
   const api = createApi({
     prefix: apiPrefix,
     supervisor,
@@ -179,13 +257,17 @@ async function startLocked(
     isolation: isolation.status,
     operatorToken: config.operator.token,
     maxBodyBytes: config.api.max_body_bytes,
-    log: log.child('api')
+    log: log.child('api'),
+    idle,
+    leases,
+    events
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
     listenHost: config.listen_host,
     trustedProxies: config.trusted_proxies,
-    operatorToken: config.operator.token
+    operatorToken: config.operator.token,
+    kernelToken
   });
   const proxy = new JupyterProxy({
     trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
@@ -195,7 +277,8 @@ async function startLocked(
     log: log.child('proxy')
   });
 
-  const server = createFrontDoor({ apiPrefix, api, proxy, guard });
+  const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle, auth });
+  const server = createFrontDoor({ apiPrefix, api, proxy, guard, stoppedGate });
 
   let port: number;
   try {
@@ -204,7 +287,12 @@ async function startLocked(
     db.close();
     throw err;
   }
+  env.GPU_WORKSPACE_URL = loopbackUrl(config.listen_host, port, base);
+  env.GPU_WORKSPACE_TOKEN = kernelToken;
   const close = async (): Promise<void> => {
+    idle.close();
+    stopKernelWatch();
+    events.close();
     server.close();
     server.closeAllConnections();
     gpu.stop();
@@ -218,6 +306,8 @@ async function startLocked(
     await gpu.init();
     await supervisor.start();
   } catch (err) {
+    idle.close();
+    stopKernelWatch();
     gpu.stop();
     server.close();
     proxy.close();
@@ -225,5 +315,6 @@ async function startLocked(
     throw err;
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
-  return { url, token, port, state, supervisor, gpu, close };
+  idle.start();
+  return { url, token, port, state, supervisor, gpu, idle, close };
 }

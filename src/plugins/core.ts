@@ -1,6 +1,8 @@
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Notification } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { API_PATH } from '@jupyterlab-gpu-workspace/api';
 import { WorkspaceModel } from '../model';
 import { WorkspaceRequester } from '../server';
 import { IWorkspaceModel } from '../tokens';
@@ -15,9 +17,13 @@ export const corePlugin: JupyterFrontEndPlugin<IWorkspaceModel> = {
   optional: [ITranslator],
   activate: (app: JupyterFrontEnd, translator: ITranslator | null): IWorkspaceModel => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_gpu_workspace');
+    const settings = app.serviceManager.serverSettings;
+    // EventSource cannot send headers: the token (when the page has one) goes in the query, the cookie by itself.
+    const eventsUrl = URLExt.join(settings.baseUrl, API_PATH, 'events') + (settings.token ? `?token=${encodeURIComponent(settings.token)}` : '');
     const model = new WorkspaceModel({
-      requester: new WorkspaceRequester(app.serviceManager.serverSettings),
-      frontendVersion: FRONTEND_VERSION
+      requester: new WorkspaceRequester(settings),
+      frontendVersion: FRONTEND_VERSION,
+      eventsUrl
     });
     let warned = false;
     model.changed.connect(() => {

@@ -74,6 +74,20 @@ const status = (version: string, pid = 100, restarts = 0): StatusResponse => ({
     next_reset: null,
     burn_rate: 0,
     warn_minutes: [60, 15]
+  },
+  idle: {
+    state: 'active',
+    deadline: '2026-11-22T00:30:00Z',
+    warning_at: '2026-11-22T00:25:00Z',
+    leases: [],
+    stopped_at: null,
+    last_activity: '2026-11-22T00:00:00Z',
+    timeout_minutes: 30,
+    warning_minutes: 5,
+    signals: 'user',
+    max_hours: 12,
+    heartbeat_seconds: 15,
+    starting: false
   }
 });
 
@@ -251,5 +265,65 @@ describe('WorkspaceModel', () => {
     const model = makeModel(sidecar);
     await nextChange(model);
     assert.ok(model.statusReceivedAt >= before && model.statusReceivedAt <= Date.now());
+  });
+});
+
+/** A stand-in for the browser's EventSource: the test plays the sidecar's side of the stream. */
+class FakeEventSource {
+  static last: FakeEventSource | null = null;
+  readyState = 0;
+  onopen: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  closed = false;
+  private listeners = new Map<string, (event: { data: string }) => void>();
+  constructor(readonly url: string) {
+    FakeEventSource.last = this;
+  }
+  addEventListener(type: string, listener: (event: { data: string }) => void): void {
+    this.listeners.set(type, listener);
+  }
+  close(): void {
+    this.closed = true;
+    this.readyState = 2;
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  send(type: string, data: unknown): void {
+    this.listeners.get(type)?.({ data: JSON.stringify(data) });
+  }
+}
+
+describe('WorkspaceModel with live events', () => {
+  const g = globalThis as { EventSource?: unknown };
+  afterEach(() => {
+    models.splice(0).forEach(m => m.dispose());
+    delete g.EventSource;
+  });
+
+  it('takes the live state from the stream, slows the poll while it is open, and passes notices on', async () => {
+    g.EventSource = FakeEventSource;
+    const sidecar = new ScriptedSidecar();
+    sidecar.always('status', async () => status('1.2.3'));
+    const model = new WorkspaceModel({ requester: sidecar, frontendVersion: '1.2.3', pollIntervalMs: 1_000, pollMaxMs: 2_000, eventsUrl: '/gpu-workspace/api/v1/events', fallbackPollMs: 60_000 });
+    models.push(model);
+    await nextChange(model);
+    const source = FakeEventSource.last as FakeEventSource;
+    assert.equal(source.url, '/gpu-workspace/api/v1/events');
+    source.open();
+    assert.equal(model.live, true);
+    const base = status('1.2.3');
+    const changed = nextChange(model);
+    source.send('state', { jupyter: base.jupyter, gpu: base.gpu, quota: base.quota, idle: { ...base.idle, state: 'warning' } });
+    await changed;
+    assert.equal(model.status?.idle.state, 'warning');
+    assert.equal(model.status?.user.username, 'alice', 'what the stream does not carry is kept');
+    const notices: string[] = [];
+    model.notice.connect((_, n) => notices.push(n.kind));
+    source.send('notice', { kind: 'lease_ended', message: 'm', snapshot: null });
+    assert.deepEqual(notices, ['lease_ended']);
+    model.dispose();
+    assert.equal(source.closed, true);
   });
 });

@@ -34,6 +34,10 @@ export const ERROR_CODES = [
   'jupyter_unavailable',
   /** Jupyter could not be started. */
   'jupyter_failed',
+  /** The workspace was stopped for inactivity: only status, events and server/start answer until it is started again. */
+  'stopped',
+  /** Too many requests of one kind (keep-awake leases): the message says the limit. */
+  'rate_limited',
   'internal'
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -174,6 +178,7 @@ export interface StatusResponse {
   isolation: IsolationStatus;
   gpu: GpuStatus;
   quota: QuotaStatus;
+  idle: IdleStatus;
 }
 
 /** POST gpu */
@@ -246,3 +251,105 @@ export interface GrantResponse {
  */
 export const SNAPSHOT_TRIGGERS = ['schedule', 'idle-stop', 'gpu-switch', 'pre-reset', 'pre-submit', 'keep-awake-end', 'manual'] as const;
 export type SnapshotTrigger = (typeof SNAPSHOT_TRIGGERS)[number];
+
+/**
+ * The inactivity policy's state. `active`: the idle clock runs; `warning`:
+ * the stop is less than `warning_minutes` away; `held`: keep-awake leases
+ * hold the workspace (no deadline); `stopped`: Jupyter was stopped for
+ * inactivity and waits for POST server/start.
+ */
+export type IdleState = 'active' | 'warning' | 'held' | 'stopped';
+
+/** What counts as activity: user input and leases, or also busy kernels. */
+export type IdleSignals = 'user' | 'user_or_kernels';
+
+/** A keep-awake lease: a process of the workspace holding it awake. */
+export interface KeepAwakeLease {
+  id: string;
+  label: string;
+  /** The holder's process id; the lease ends when it exits. */
+  pid: number;
+  started_at: string;
+  last_heartbeat: string;
+  /** When the lease ends even if it is still heartbeating (`keep_awake.max_hours`, or the ttl asked for). */
+  ends_at: string;
+}
+
+export interface IdleStatus {
+  state: IdleState;
+  /** When the workspace stops unless something happens (ISO); null while held or stopped. */
+  deadline: string | null;
+  /** When the warning lead starts (ISO); null while held or stopped. */
+  warning_at: string | null;
+  leases: KeepAwakeLease[];
+  /** When the workspace was stopped for inactivity (ISO); null unless stopped. */
+  stopped_at: string | null;
+  /** The last activity that counted (ISO). */
+  last_activity: string;
+  timeout_minutes: number;
+  warning_minutes: number;
+  signals: IdleSignals;
+  max_hours: number;
+  /** How often a lease holder must heartbeat; a lease missing heartbeats for 3 times this long ends. */
+  heartbeat_seconds: number;
+  /** Whether a start asked for with POST server/start is under way. */
+  starting: boolean;
+}
+
+/** POST activity: the page saw real input (throttled). */
+export interface ActivityResponse {
+  idle: IdleStatus;
+}
+
+/** POST leases */
+export interface LeaseRequest {
+  /** Shown to the user, e.g. "training loop" (at most 200 characters). */
+  label: string;
+  /** The holder's process id: it must exist and belong to the notebook user. */
+  pid: number;
+  /** Longest the lease may last, in seconds; capped at `keep_awake.max_hours`. */
+  ttl_seconds?: number;
+}
+
+/** 201 to POST leases */
+export interface LeaseResponse {
+  lease: KeepAwakeLease;
+  /** The ttl granted, in seconds. */
+  ttl_seconds: number;
+  /** True when the ttl asked for was above the cap and was lowered to it. */
+  capped: boolean;
+  /** Why the ttl was capped, in words; null when it was not. */
+  note: string | null;
+  heartbeat_seconds: number;
+}
+
+/** 202 (or 200 when already running) to POST server/start */
+export interface StartAccepted {
+  jupyter: JupyterStatus;
+  idle: IdleStatus;
+}
+
+/**
+ * One message of GET events (Server-Sent Events; the `event:` field names
+ * the kind, `data:` is this JSON). `state` carries everything live; it is
+ * sent once on connect and again on every change.
+ */
+export interface LiveState {
+  jupyter: JupyterStatus;
+  gpu: GpuStatus;
+  quota: QuotaStatus;
+  idle: IdleStatus;
+}
+
+/** What the sidecar tells open pages about keep-awake, besides the state. */
+export interface IdleNotice {
+  /** `lease_ended`: the last lease ended, the idle clock runs again and unsaved results are at risk. */
+  kind: 'lease_ended' | 'stopped' | 'started';
+  message: string;
+  /** Snapshot taken at that moment (or why not); null where snapshots are not set up. */
+  snapshot: string | null;
+}
+
+/** Names of the SSE events on GET events. */
+export const LIVE_EVENTS = ['state', 'notice'] as const;
+export type LiveEventName = (typeof LIVE_EVENTS)[number];

@@ -253,6 +253,76 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    idle: {
+      description: 'The inactivity policy: with nothing happening for timeout_minutes, the sidecar stops Jupyter (files stay, kernel memory is lost) and serves the stopped page until the user presses Start.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        timeout_minutes: {
+          description: 'Minutes without activity before the workspace stops. Fractions allowed (0.5 is 30 seconds). JupyterLab\'s background polling never counts as activity.',
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 10080,
+          default: 30
+        },
+        warning_minutes: {
+          description: 'How many minutes before the stop open pages show the countdown dialog. Larger than timeout_minutes: the warning shows from the start.',
+          type: 'number',
+          minimum: 0,
+          maximum: 1440,
+          default: 5
+        },
+        signals: {
+          description: 'What counts as activity. "user": real input in a visible JupyterLab tab and keep-awake leases. "user_or_kernels": also busy kernels.',
+          enum: ['user', 'user_or_kernels'],
+          default: 'user'
+        },
+        kernel_poll_seconds: {
+          description: 'With signals "user_or_kernels": how often the sidecar asks Jupyter whether a kernel is busy.',
+          type: 'number',
+          minimum: 0.1,
+          maximum: 600,
+          default: 10
+        }
+      }
+    },
+    keep_awake: {
+      description: 'Keep-awake leases (workspace_utils.keep_awake, active_session, the keep-awake command): a running process holds the workspace awake.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_hours: {
+          description: 'Hard cap on one lease, in hours: after this long it ends even if its process still runs. A longer ttl asked for is lowered to this.',
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 720,
+          default: 12
+        },
+        heartbeat_seconds: {
+          description: 'How often lease holders heartbeat; a lease whose heartbeats stop for 3 times this long ends.',
+          type: 'number',
+          minimum: 0.1,
+          maximum: 600,
+          default: 15
+        },
+        max_leases: {
+          description: 'Most leases held at once; one more is refused with 429.',
+          type: 'integer',
+          minimum: 1,
+          maximum: 10000,
+          default: 64
+        },
+        max_acquires_per_minute: {
+          description: 'Most lease acquisitions per minute (a loop creating leases is refused with 429).',
+          type: 'integer',
+          minimum: 1,
+          maximum: 100000,
+          default: 120
+        }
+      }
+    },
     operator: {
       description: 'Operator access (grants, metrics).',
       type: 'object',
@@ -307,6 +377,18 @@ export interface WorkspaceConfig {
       warn_minutes: number[];
     };
     profiles: GpuProfileConfig[];
+  };
+  idle: {
+    timeout_minutes: number;
+    warning_minutes: number;
+    signals: 'user' | 'user_or_kernels';
+    kernel_poll_seconds: number;
+  };
+  keep_awake: {
+    max_hours: number;
+    heartbeat_seconds: number;
+    max_leases: number;
+    max_acquires_per_minute: number;
   };
   operator: {
     token?: string;

@@ -1,4 +1,7 @@
 import type {
+  ActivityResponse,
+  LeaseResponse,
+  StartAccepted,
   GpuSwitchAccepted,
   GrantResponse,
   HealthResponse,
@@ -8,7 +11,10 @@ import type {
   UsageResponse
 } from '@jupyterlab-gpu-workspace/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { badRequest, forbidden } from '../errors';
+import { badRequest, forbidden, stoppedForIdle } from '../errors';
+import { IdleController } from '../idle/controller';
+import { LeaseTable } from '../idle/leases';
+import { LiveEvents } from './liveEvents';
 import { GpuService } from '../gpu/service';
 import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
@@ -28,6 +34,25 @@ export interface ApiDeps {
   operatorToken: string | undefined;
   maxBodyBytes: number;
   log: Logger;
+  idle: IdleController;
+  leases: LeaseTable;
+  events: LiveEvents;
+}
+
+/** Who may call a route: the workspace's user only, or also the kernel-scoped token; and whether it answers while stopped. */
+interface RouteAccess {
+  kernel?: boolean;
+  whileStopped?: boolean;
+}
+
+const LEASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function leaseId(req: Request): string {
+  const id = String(req.params.id ?? '');
+  if (!LEASE_ID.test(id)) {
+    throw badRequest('The lease id must be the id POST leases answered with.');
+  }
+  return id;
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
@@ -80,9 +105,15 @@ export function routesOf(router: Router): Map<string, Method[]> {
  */
 export function createApiRouter(deps: ApiDeps): Router {
   const authed =
-    (handler: Handler) =>
+    (handler: Handler, access: RouteAccess = {}) =>
     async (req: Request, res: Response): Promise<void> => {
       const caller = await deps.auth.authenticate(req);
+      if (caller.scope === 'kernel' && !access.kernel) {
+        throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status.');
+      }
+      if (!access.whileStopped && deps.idle.isStopped) {
+        throw stoppedForIdle();
+      }
       await handler(req, res, caller);
     };
 
@@ -103,10 +134,74 @@ export function createApiRouter(deps: ApiDeps): Router {
         user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username },
         isolation: deps.isolation,
         gpu: deps.gpu.status(),
-        quota: deps.gpu.quotaStatus()
+        quota: deps.gpu.quotaStatus(),
+        idle: deps.idle.status()
       };
       res.json(body);
+    }, { kernel: true, whileStopped: true })
+  );
+
+  router.get(
+    '/events',
+    authed((_req, res) => {
+      deps.events.subscribe(res);
+    }, { whileStopped: true })
+  );
+
+  router.post(
+    '/activity',
+    authed((req, res) => {
+      expectNoFields(req);
+      deps.idle.activity('user');
+      const body: ActivityResponse = { idle: deps.idle.status() };
+      res.json(body);
     })
+  );
+
+  router.post(
+    '/server/start',
+    authed((req, res, caller) => {
+      expectNoFields(req);
+      const { started } = deps.idle.startAgain();
+      if (started) {
+        deps.log.info('start requested after the idle stop', { user: caller.identity.username });
+      }
+      const body: StartAccepted = { jupyter: deps.supervisor.status(), idle: deps.idle.status() };
+      res.status(deps.idle.isStopped ? 202 : 200).json(body);
+    }, { whileStopped: true })
+  );
+
+  router.post(
+    '/leases',
+    authed((req, res) => {
+      const body = objectBody(req, ['label', 'pid', 'ttl_seconds']);
+      const acquired = deps.leases.acquire(body.label, body.pid, body.ttl_seconds);
+      const maxHours = deps.idle.status().max_hours;
+      const answer: LeaseResponse = {
+        lease: acquired.lease,
+        ttl_seconds: acquired.ttlSeconds,
+        capped: acquired.capped,
+        note: acquired.capped ? `The ttl asked for is longer than the cap (keep_awake.max_hours: ${maxHours} h): the lease ends after ${maxHours} h.` : null,
+        heartbeat_seconds: deps.idle.status().heartbeat_seconds
+      };
+      res.status(201).json(answer);
+    }, { kernel: true })
+  );
+
+  router.post(
+    '/leases/:id/heartbeat',
+    authed((req, res) => {
+      expectNoFields(req);
+      res.json({ lease: deps.leases.heartbeat(leaseId(req)) });
+    }, { kernel: true })
+  );
+
+  router.delete(
+    '/leases/:id',
+    authed((req, res) => {
+      deps.leases.release(leaseId(req));
+      res.json({ idle: deps.idle.status() });
+    }, { kernel: true, whileStopped: true })
   );
 
   router.post(

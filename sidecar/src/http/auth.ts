@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { forbidden, jupyterUnavailable, unauthorized } from '../errors';
 import { requestOverSocket } from '../jupyter/unixHttp';
+import { decodeSignedValueV2, loginCookieName, unquoteCookie } from './signedCookie';
 
 /** What Jupyter's GET /api/me says about the caller. */
 export interface Identity {
@@ -15,6 +16,24 @@ export interface Caller {
   identity: Identity;
   /** How the caller proved who they are: cookie-only callers must pass the XSRF check on writes. */
   via: 'token' | 'cookie';
+  /**
+   * 'user': the workspace's user (token or login cookie). 'kernel': the
+   * kernel-scoped token Jupyter's processes get in GPU_WORKSPACE_TOKEN, which
+   * may only hold keep-awake leases and read the status.
+   */
+  scope: 'user' | 'kernel';
+}
+
+/** What the sidecar needs to check credentials itself while Jupyter is stopped for inactivity. */
+export interface LocalCredentials {
+  /** The workspace token. */
+  token: string;
+  /** Reads Jupyter's cookie secret, as Jupyter reads it (the file's bytes). */
+  cookieSecret: () => Buffer;
+  /** True while Jupyter is stopped for inactivity. */
+  jupyterParked: () => boolean;
+  /** The token kernels get (GPU_WORKSPACE_TOKEN). */
+  kernelToken: string;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -54,6 +73,8 @@ export function tokenFrom(req: IncomingMessage): string | undefined {
  */
 export class JupyterAuthenticator {
   private cache = new Map<string, { caller: Caller; expires: number }>();
+  /** Who the user was the last time Jupyter said so: the name to use while it is stopped. */
+  private lastIdentity: Identity | null = null;
 
   constructor(
     private readonly socketPath: string,
@@ -61,8 +82,14 @@ export class JupyterAuthenticator {
     private readonly cacheMs: number,
     private readonly waitForJupyter: () => Promise<boolean>,
     /** The operator's token: refused here, so it is never replayed to Jupyter. */
-    private readonly operatorToken?: string
+    private readonly operatorToken?: string,
+    private readonly local?: LocalCredentials
   ) {}
+
+  /** Whether `token` is the kernel-scoped token (which Jupyter must never see as a credential). */
+  isKernelToken(token: string | undefined): boolean {
+    return !!token && !!this.local && sameSecret(token, this.local.kernelToken);
+  }
 
   async authenticate(req: IncomingMessage): Promise<Caller> {
     const token = tokenFrom(req);
@@ -73,9 +100,15 @@ export class JupyterAuthenticator {
     if (token && this.operatorToken && sameSecret(token, this.operatorToken)) {
       throw forbidden('The operator token works only on operator routes (POST quota/grants); use the workspace token here.');
     }
+    if (token && this.isKernelToken(token)) {
+      return { identity: { username: 'kernel' }, via: 'token', scope: 'kernel' };
+    }
     const via: Caller['via'] = token ? 'token' : 'cookie';
     if (via === 'cookie') {
       this.checkCookieWrite(req);
+    }
+    if (this.local?.jupyterParked()) {
+      return this.checkLocally(req, token, cookie ?? '');
     }
     const key = createHash('sha256')
       .update(`${token ?? ''}\n${token ? '' : cookie}`)
@@ -85,7 +118,8 @@ export class JupyterAuthenticator {
       return hit.caller;
     }
     const identity = await this.askJupyter(token, cookie, req.headers.host);
-    const caller: Caller = { identity, via };
+    const caller: Caller = { identity, via, scope: 'user' };
+    this.lastIdentity = identity;
     if (this.cacheMs > 0) {
       this.cache.set(key, { caller, expires: Date.now() + this.cacheMs });
       this.prune();
@@ -135,9 +169,42 @@ export class JupyterAuthenticator {
       }
     }
     if (res.status === 401 || res.status === 403 || res.status === 302) {
-      throw token ? forbidden('Invalid token.') : unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
+      throw token ? unauthorized('Invalid token.') : unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
     }
     throw jupyterUnavailable(`The Jupyter server answered ${res.status} when checking credentials.`);
+  }
+
+  /**
+   * While Jupyter is stopped nobody can ask it: the workspace token is
+   * compared, and the login cookie's tornado signature checked with the
+   * pinned cookie secret, here.
+   */
+  private checkLocally(req: IncomingMessage, token: string | undefined, cookieHeader: string): Caller {
+    const local = this.local as LocalCredentials;
+    const fallback: Identity = this.lastIdentity ?? { username: 'user' };
+    if (token) {
+      if (!sameSecret(token, local.token)) {
+        throw unauthorized('Invalid token.');
+      }
+      return { identity: fallback, via: 'token', scope: 'user' };
+    }
+    const name = loginCookieName(req.headers.host ?? '');
+    const raw = parseCookies(cookieHeader).get(name);
+    const value = raw === undefined ? null : decodeSignedValueV2(local.cookieSecret(), name, unquoteCookie(raw), Date.now());
+    if (value === null) {
+      throw unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
+    }
+    let identity: Identity = fallback;
+    try {
+      const user = JSON.parse(value) as Partial<Identity>;
+      if (typeof user.username === 'string') {
+        identity = { username: user.username, name: typeof user.name === 'string' ? user.name : user.username };
+      }
+    } catch {
+      // An older cookie format holding the bare username.
+      identity = { username: value };
+    }
+    return { identity, via: 'cookie', scope: 'user' };
   }
 
   private prune(): void {

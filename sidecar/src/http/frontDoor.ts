@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { StartupError, WorkspaceError } from '../errors';
 import { FrontDoorGuard } from './guard';
 import { JupyterProxy } from './proxy';
+import type { StoppedGate } from '../idle/stoppedGate';
 
 export interface FrontDoorOptions {
   /** Where the sidecar's own API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -13,6 +14,8 @@ export interface FrontDoorOptions {
   proxy: JupyterProxy;
   /** Checks every request before it goes anywhere (Host, operator token, WebSocket Origin). */
   guard: FrontDoorGuard;
+  /** Answers Jupyter's requests itself while the workspace is stopped for inactivity. */
+  stoppedGate?: StoppedGate;
 }
 
 /** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
@@ -36,7 +39,7 @@ function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
  * (HTTP and WebSockets) proxied to Jupyter's private socket.
  */
 export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy, guard } = options;
+  const { apiPrefix, api, proxy, guard, stoppedGate } = options;
   /** Runs the guard; false (and the refusal sent) when the request must stop here. */
   const admitted = (req: http.IncomingMessage, target: 'api' | 'jupyter', upgrade: boolean, refuseWith: (err: WorkspaceError) => void): boolean => {
     try {
@@ -60,7 +63,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     }
     if (target === 'api') {
       api(req, res);
-    } else {
+    } else if (!stoppedGate?.web(req, res)) {
       void proxy.web(req, res);
     }
   });
@@ -74,7 +77,9 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"No WebSocket routes here."}');
       return;
     }
-    void proxy.ws(req, socket, head);
+    if (!stoppedGate?.upgrade(req, socket)) {
+      void proxy.ws(req, socket, head);
+    }
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (socket.writable) {

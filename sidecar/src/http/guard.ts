@@ -22,7 +22,11 @@ export interface GuardOptions {
   /** Peers (IP addresses) whose X-Forwarded-* headers are believed, e.g. JupyterHub's proxy. */
   trustedProxies: string[];
   operatorToken: string | undefined;
+  /** The kernel-scoped token (GPU_WORKSPACE_TOKEN): sidecar API only, never passed on to Jupyter. */
+  kernelToken?: string;
 }
+
+const LOOPBACK_NAMES = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** The names a browser on this machine may use to reach a workspace listening on `listenHost`. */
 export function defaultAllowedHosts(listenHost: string): string[] {
@@ -47,13 +51,20 @@ export function createGuard(options: GuardOptions): FrontDoorGuard {
   const trusted = new Set(options.trustedProxies.map(plainAddress));
   return {
     check(req, target, upgrade): void {
+      const token = tokenFrom(req);
+      const kernelCall = !!token && !!options.kernelToken && sameSecret(token, options.kernelToken);
       // DNS rebinding: a page on evil.example that resolves to this machine sends Host: evil.example.
-      if (!anyHost && !allowed.has(hostName(req.headers.host))) {
+      // Kernels call GPU_WORKSPACE_URL on loopback, whatever public names allowed_hosts lists; a
+      // rebinding page cannot know the kernel token.
+      const loopbackKernel = kernelCall && LOOPBACK_NAMES.has(hostName(req.headers.host));
+      if (!anyHost && !loopbackKernel && !allowed.has(hostName(req.headers.host))) {
         throw forbidden(`Host "${req.headers.host ?? ''}" is not allowed here. An operator can add it to allowed_hosts.`);
       }
-      const token = tokenFrom(req);
       if (target === 'jupyter' && token && options.operatorToken && sameSecret(token, options.operatorToken)) {
         throw forbidden('The operator token is for the operator API only; it is never passed on to Jupyter.');
+      }
+      if (target === 'jupyter' && kernelCall) {
+        throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status; it is never passed on to Jupyter.');
       }
       if (upgrade && !token && parseCookies(req.headers.cookie).size > 0) {
         checkWebSocketOrigin(req);

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
-import { busy, StartupError, stopping } from '../errors';
+import { busy, StartupError, stopping, stoppedForIdle } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
 import { launchCommand, RunAs, SETPRIV, userEnvironment } from './launch';
@@ -77,6 +77,8 @@ export class JupyterSupervisor extends EventEmitter {
   private stderrTail: string[] = [];
   private busy: Promise<void> | null = null;
   private shuttingDown = false;
+  /** Stopped on purpose (inactivity) until resume(): no crash restart, no restart, nothing waits for it. */
+  private parked = false;
   /** What the GPU mode lays over the launch at the next start: variables, and the device group. */
   private overlay: LaunchOverlay = { env: {}, gpuDevices: false };
 
@@ -109,12 +111,17 @@ export class JupyterSupervisor extends EventEmitter {
     return this.shuttingDown;
   }
 
+  /** True while Jupyter is stopped for inactivity and waits for resume(). */
+  get isParked(): boolean {
+    return this.parked;
+  }
+
   /** Resolves true once Jupyter is running, false if it is not within `timeoutMs`. */
   whenRunning(timeoutMs: number): Promise<boolean> {
     if (this._state === 'running') {
       return Promise.resolve(true);
     }
-    if (timeoutMs <= 0 || this.shuttingDown) {
+    if (timeoutMs <= 0 || this.shuttingDown || this.parked) {
       return Promise.resolve(false);
     }
     return new Promise(resolve => {
@@ -156,6 +163,9 @@ export class JupyterSupervisor extends EventEmitter {
     if (this.shuttingDown) {
       throw stopping();
     }
+    if (this.parked) {
+      throw stoppedForIdle();
+    }
     if (this.busy) {
       throw busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.');
     }
@@ -169,6 +179,9 @@ export class JupyterSupervisor extends EventEmitter {
   restart(reason: string): Promise<void> {
     if (this.shuttingDown) {
       return Promise.reject(stopping());
+    }
+    if (this.parked) {
+      return Promise.reject(stoppedForIdle());
     }
     if (this.busy) {
       return Promise.reject(busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
@@ -206,6 +219,47 @@ export class JupyterSupervisor extends EventEmitter {
       await this.stopChild();
     }
     this.setState('stopped');
+  }
+
+  /**
+   * Stops Jupyter, its kernels and terminals for inactivity, and keeps it
+   * stopped: unlike a crash nothing brings it back, and unlike stop() it can
+   * be started again with resume(). Waits out a start or restart under way.
+   */
+  park(reason: string): Promise<void> {
+    if (this.shuttingDown) {
+      return Promise.reject(stopping());
+    }
+    this.parked = true;
+    this.cancelCrashRestart();
+    return this.exclusive(async () => {
+      this.cancelCrashRestart();
+      this.options.log.info('stopping Jupyter until it is started again', { reason });
+      await this.stopChild();
+      this.setState('stopped');
+    });
+  }
+
+  /** Starts Jupyter again after park(). Throws StartupError when it cannot start (it stays parked then). */
+  resume(): Promise<void> {
+    if (this.shuttingDown) {
+      return Promise.reject(stopping());
+    }
+    return this.exclusive(async () => {
+      if (!this.parked) {
+        return;
+      }
+      this.parked = false;
+      try {
+        await this.spawnAndWait();
+      } catch (err) {
+        if (!this.shuttingDown) {
+          this.parked = true;
+          this.setState('stopped');
+        }
+        throw err;
+      }
+    });
   }
 
   private cancelCrashRestart(): void {
@@ -385,7 +439,7 @@ export class JupyterSupervisor extends EventEmitter {
   }
 
   private scheduleCrashRestart(): void {
-    if (this.shuttingDown) {
+    if (this.shuttingDown || this.parked) {
       return;
     }
     const wait = this.backoffMs;
@@ -393,7 +447,7 @@ export class JupyterSupervisor extends EventEmitter {
     this.crashTimer = setTimeout(() => {
       this.crashTimer = null;
       this.exclusive(async () => {
-        if (this._state !== 'running' && !this.shuttingDown) {
+        if (this._state !== 'running' && !this.shuttingDown && !this.parked) {
           await this.spawnAndWait();
         }
       })

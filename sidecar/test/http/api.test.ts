@@ -48,9 +48,9 @@ describe('authentication', () => {
     assert.equal(res.body.code, 'unauthorized');
   });
 
-  test('a wrong token gets 403 with a JSON message', async () => {
+  test('a wrong token gets 401 with a JSON message', async () => {
     const res = await fetchJson(sidecar.apiUrl('status'), { headers: { authorization: 'token not-the-right-token' } });
-    assert.equal(res.status, 403);
+    assert.equal(res.status, 401);
     assertErrorBody(res.body);
     assert.match(res.body.message, /token/i);
   });

@@ -54,3 +54,14 @@ test('X-Forwarded-* headers are believed only from a trusted proxy', () => {
   assert.equal(guard.trustsForwardedHeaders(request({}, '/', '::ffff:10.0.0.5')), true);
   assert.equal(guard.trustsForwardedHeaders(request({}, '/', '127.0.0.1')), false);
 });
+
+test('the kernel token reaches the API on loopback whatever allowed_hosts says, and never goes to Jupyter', () => {
+  const kernelToken = 'kernel-token-0123456789abcdef';
+  const hub = createGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined, kernelToken });
+  const auth = { host: '127.0.0.1:8888', authorization: `token ${kernelToken}` };
+  assert.doesNotThrow(() => hub.check(request(auth, '/gpu-workspace/api/v1/leases'), 'api', false));
+  assert.throws(() => hub.check(request({ host: '127.0.0.1:8888', authorization: 'token something-else' }), 'api', false), /not allowed/);
+  assert.throws(() => hub.check(request({ ...auth, host: 'evil.example' }), 'api', false), /not allowed/);
+  assert.throws(() => hub.check(request(auth, '/api/contents'), 'jupyter', false), /never passed on to Jupyter/);
+  assert.throws(() => hub.check(request({ host: 'hub.example.edu' }, `/api/kernels?token=${kernelToken}`), 'jupyter', true), /never passed on to Jupyter/);
+});

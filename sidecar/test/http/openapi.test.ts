@@ -40,7 +40,8 @@ function servedRoutes(): Record<string, string[]> {
   const unused = new Proxy({}, { get: () => { throw new Error('building the router must not use its dependencies'); } });
   const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
   const routes = routesOf(createApiRouter(deps));
-  return Object.fromEntries([...routes].map(([route, methods]) => [route, [...new Set(methods)].sort()]));
+  // The router writes a path parameter ":id", OpenAPI "{id}".
+  return Object.fromEntries([...routes].map(([route, methods]) => [route.replace(/:(\w+)/g, '{$1}'), [...new Set(methods)].sort()]));
 }
 
 /** Every "$ref" string anywhere in the document. */

@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { stoppedForIdle, WorkspaceError } from '../errors';
+import { JupyterAuthenticator, parseCookies } from '../http/auth';
+import { IdleController } from './controller';
+import { loginNeededPage, stoppedPage } from './stoppedPage';
+
+/** Jupyter's page routes below the base URL (not its REST API, static files or WebSockets). */
+const PAGE = /^(?:$|lab(?:[/?]|$)|tree(?:[/?]|$)|notebooks\/|edit\/|doc(?:[/?]|$)|consoles(?:[/?]|$)|terminals\/(?!websocket)|login(?:[/?]|$)|view\/)/;
+
+export interface StoppedGateOptions {
+  baseUrl: string;
+  apiPrefix: string;
+  idle: IdleController;
+  auth: JupyterAuthenticator;
+}
+
+export interface StoppedGate {
+  /** Answers a request for Jupyter while the workspace is stopped; false when it is not stopped (the request goes on). */
+  web(req: IncomingMessage, res: ServerResponse): boolean;
+  /** Refuses a WebSocket for Jupyter while stopped; false when it is not stopped. */
+  upgrade(req: IncomingMessage, socket: Socket): boolean;
+}
+
+/**
+ * While the workspace is stopped for inactivity, nothing reaches Jupyter
+ * (it is down): page URLs get the stopped page, if the caller has the
+ * workspace's credentials (checked by the sidecar itself), or a page that
+ * reveals nothing; everything else a 503 saying the workspace is stopped.
+ */
+export function createStoppedGate(o: StoppedGateOptions): StoppedGate {
+  const isPage = (req: IncomingMessage): boolean => {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = req.url ?? '/';
+    if ((method !== 'GET' && method !== 'HEAD') || !url.startsWith(o.baseUrl)) {
+      return false;
+    }
+    return PAGE.test(url.slice(o.baseUrl.length));
+  };
+  const send = (res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string | string[]> = {}): void => {
+    res.writeHead(status, {
+      'content-type': type,
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'self'",
+      ...extra
+    });
+    res.end(res.req.method === 'HEAD' ? undefined : body);
+  };
+  const refuseJson = (res: ServerResponse, err: WorkspaceError): void => {
+    res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ message: err.message, code: err.code }));
+  };
+
+  return {
+    web(req, res): boolean {
+      if (!o.idle.isStopped) {
+        return false;
+      }
+      if (!isPage(req)) {
+        refuseJson(res, stoppedForIdle());
+        return true;
+      }
+      o.auth.authenticate(req).then(
+        caller => {
+          if (caller.scope !== 'user') {
+            send(res, 403, 'text/html; charset=utf-8', loginNeededPage());
+            return;
+          }
+          const status = o.idle.status();
+          // The Start button's cookie-authenticated POST needs the XSRF double submit; Jupyter set _xsrf
+          // on earlier pages, but a browser may not have it: then the page gets one (tornado accepts a plain token).
+          const extra: Record<string, string> = {};
+          if (caller.via === 'cookie' && !parseCookies(req.headers.cookie).has('_xsrf')) {
+            extra['set-cookie'] = `_xsrf=${randomBytes(16).toString('hex')}; Path=${o.baseUrl}; SameSite=Lax`;
+          }
+          send(res, 200, 'text/html; charset=utf-8', stoppedPage({ stoppedAt: status.stopped_at, timeoutMinutes: status.timeout_minutes, apiPrefix: o.apiPrefix, starting: status.starting }), extra);
+        },
+        () => send(res, 401, 'text/html; charset=utf-8', loginNeededPage())
+      );
+      return true;
+    },
+    upgrade(_req, socket): boolean {
+      if (!o.idle.isStopped) {
+        return false;
+      }
+      const err = stoppedForIdle();
+      const body = JSON.stringify({ message: err.message, code: err.code });
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      );
+      return true;
+    }
+  };
+}
