@@ -20,6 +20,8 @@ import { setUpIsolation } from './jupyter/isolation';
 import { RunAs } from './jupyter/launch';
 import { cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
 import { JupyterSupervisor } from './jupyter/supervisor';
+import { createUploadGuard } from './http/uploadGuard';
+import { SnapshotService, snapshotPolicy } from './snapshots/service';
 
 export interface ServeOptions {
   port: number;
@@ -37,6 +39,7 @@ export interface RunningWorkspace {
   state: StateLayout;
   supervisor: JupyterSupervisor;
   gpu: GpuService;
+  snapshots: SnapshotService;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,9 @@ export function urlHost(listenHost: string): string {
   }
   return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
 }
+
+/** How old the home's measurement may be when an upload is checked against the cap. */
+const UPLOAD_SCAN_MAX_AGE_MS = 5_000;
 
 /** When run from the repository, use the project's own virtual environment's JupyterLab. */
 export function defaultJupyterCommand(): string[] {
@@ -165,7 +171,11 @@ async function startLocked(
   });
   const db = openDatabase(ledgerPath(state.root));
   const ledger = new Ledger(db);
-  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), { cpuModeEnforcement: enforcement });
+  const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs: isolation.runAs, log: log.child('snapshots') });
+  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), {
+    cpuModeEnforcement: enforcement,
+    snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
+  });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
   const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token);
@@ -179,6 +189,7 @@ async function startLocked(
     isolation: isolation.status,
     operatorToken: config.operator.token,
     maxBodyBytes: config.api.max_body_bytes,
+    snapshots,
     log: log.child('api')
   });
   const guard = createGuard({
@@ -195,7 +206,13 @@ async function startLocked(
     log: log.child('proxy')
   });
 
-  const server = createFrontDoor({ apiPrefix, api, proxy, guard });
+  // A minute-old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
+  const uploadGuard = createUploadGuard({
+    contentsPrefix: `${base}api/contents/`,
+    capBytes: config.home.cap_bytes,
+    usedBytes: () => snapshots.recentScan(UPLOAD_SCAN_MAX_AGE_MS)?.used_bytes ?? null
+  });
+  const server = createFrontDoor({ apiPrefix, api, proxy, guard, uploadGuard });
 
   let port: number;
   try {
@@ -207,6 +224,7 @@ async function startLocked(
   const close = async (): Promise<void> => {
     server.close();
     server.closeAllConnections();
+    snapshots.stop();
     gpu.stop();
     await supervisor.stop();
     proxy.close();
@@ -214,10 +232,15 @@ async function startLocked(
     cleanUp();
   };
   try {
+    // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
+    await snapshots.init();
+    await snapshots.scan().catch(err => log.warn('cannot measure the home folder', { error: (err as Error).message }));
     // The GPU mode decides Jupyter's environment, so it is restored before the first start.
     await gpu.init();
     await supervisor.start();
+    snapshots.startSchedule();
   } catch (err) {
+    snapshots.stop();
     gpu.stop();
     server.close();
     proxy.close();
@@ -225,5 +248,5 @@ async function startLocked(
     throw err;
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
-  return { url, token, port, state, supervisor, gpu, close };
+  return { url, token, port, state, supervisor, gpu, snapshots, close };
 }

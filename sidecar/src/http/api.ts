@@ -15,7 +15,9 @@ import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
+import { SnapshotService } from '../snapshots/service';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
+import { addSnapshotRoutes } from './snapshotRoutes';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -27,13 +29,15 @@ export interface ApiDeps {
   isolation: IsolationStatus;
   operatorToken: string | undefined;
   maxBodyBytes: number;
+  /** Home usage, snapshots and restores; absent in tests that need none. */
+  snapshots?: SnapshotService;
   log: Logger;
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
 
 function sendError(res: Response, err: WorkspaceError): void {
-  const body: ErrorBody = { message: err.message, code: err.code };
+  const body: ErrorBody = { ...err.details, message: err.message, code: err.code };
   res.status(err.status).json(body);
 }
 
@@ -199,6 +203,10 @@ export function createApiRouter(deps: ApiDeps): Router {
       res.status(202).json(answer);
     })
   );
+
+  if (deps.snapshots) {
+    addSnapshotRoutes(router, authed, deps.snapshots, deps.log);
+  }
 
   const known = routesOf(router);
   router.all('/{*rest}', (req, res) => {

@@ -13,6 +13,8 @@ export interface FrontDoorOptions {
   proxy: JupyterProxy;
   /** Checks every request before it goes anywhere (Host, operator token, WebSocket Origin). */
   guard: FrontDoorGuard;
+  /** Refuses uploads that would cross the home's cap (413) before they reach Jupyter. */
+  uploadGuard?: (req: http.IncomingMessage) => WorkspaceError | null;
 }
 
 /** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
@@ -36,7 +38,7 @@ function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
  * (HTTP and WebSockets) proxied to Jupyter's private socket.
  */
 export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy, guard } = options;
+  const { apiPrefix, api, proxy, guard, uploadGuard } = options;
   /** Runs the guard; false (and the refusal sent) when the request must stop here. */
   const admitted = (req: http.IncomingMessage, target: 'api' | 'jupyter', upgrade: boolean, refuseWith: (err: WorkspaceError) => void): boolean => {
     try {
@@ -60,9 +62,16 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     }
     if (target === 'api') {
       api(req, res);
-    } else {
-      void proxy.web(req, res);
+      return;
     }
+    const refusal = uploadGuard?.(req);
+    if (refusal) {
+      // The body is not read: close the connection so the client stops sending it.
+      res.setHeader('connection', 'close');
+      refuse(res, refusal);
+      return;
+    }
+    void proxy.web(req, res);
   });
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));
