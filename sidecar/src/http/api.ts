@@ -204,9 +204,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     })
   );
 
-  if (deps.snapshots) {
-    addSnapshotRoutes(router, authed, deps.snapshots, deps.log);
-  }
+  addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
 
   const known = routesOf(router);
   router.all('/{*rest}', (req, res) => {

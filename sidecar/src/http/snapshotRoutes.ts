@@ -1,6 +1,6 @@
 import type { HomeUsageResponse, SnapshotCreated, SnapshotFilesResponse, SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { badRequest } from '../errors';
+import { badRequest, snapshotsUnavailable } from '../errors';
 import { Logger } from '../log';
 import { streamHomeZip } from '../snapshots/archive';
 import { SnapshotService } from '../snapshots/service';
@@ -28,10 +28,18 @@ function body(req: Request, allowed: string[]): Record<string, unknown> {
  * comes while another runs waits its turn; `GET snapshots` shows what runs
  * (`running`, with restic's progress) meanwhile.
  */
-export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: SnapshotService, log: Logger): void {
+export function addSnapshotRoutes(router: Router, authed: Authed, service: () => SnapshotService | undefined, log: Logger): void {
+  const engine = (): SnapshotService => {
+    const found = service();
+    if (!found) {
+      throw snapshotsUnavailable('Snapshots are not set up in this workspace.');
+    }
+    return found;
+  };
   router.get(
     '/home/usage',
     authed(async (_req, res) => {
+      const snapshots = engine();
       const answer: HomeUsageResponse = snapshots.usage(await snapshots.scan());
       res.json(answer);
     })
@@ -40,6 +48,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
   router.get(
     '/home/archive',
     authed(async (_req, res, caller) => {
+      const snapshots = engine();
       const day = new Date().toISOString().slice(0, 10);
       res.setHeader('content-type', 'application/zip');
       res.setHeader('content-disposition', `attachment; filename="home-${caller.identity.username.replace(/[^A-Za-z0-9_.-]/g, '_')}-${day}.zip"`);
@@ -56,6 +65,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
   router.get(
     '/snapshots',
     authed(async (_req, res) => {
+      const snapshots = engine();
       const answer: SnapshotListResponse = {
         snapshots: snapshots.reason === null ? await snapshots.list() : [],
         available: snapshots.reason === null,
@@ -71,7 +81,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
     authed(async (req, res, caller) => {
       body(req, []);
       log.info('snapshot requested', { user: caller.identity.username });
-      const info = await snapshots.create('manual');
+      const info = await engine().create('manual');
       const answer: SnapshotCreated = { id: info.id, snapshot: info };
       res.status(201).json(answer);
     })
@@ -84,7 +94,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
       if (rel === null) {
         throw badRequest('"path" must be given once, relative to the home folder.');
       }
-      const entries = await snapshots.files(String(req.params.id), rel);
+      const entries = await engine().files(String(req.params.id), rel);
       const answer: SnapshotFilesResponse = { id: String(req.params.id), path: rel, entries };
       res.json(answer);
     })
@@ -95,7 +105,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
     authed(async (req, res, caller) => {
       const b = body(req, ['path']);
       log.info('restore requested', { user: caller.identity.username, id: req.params.id, path: b.path });
-      res.json(await snapshots.restore(String(req.params.id), b.path));
+      res.json(await engine().restore(String(req.params.id), b.path));
     })
   );
 
@@ -104,7 +114,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, snapshots: Sna
     authed(async (req, res, caller) => {
       body(req, []);
       log.info('whole-home restore requested', { user: caller.identity.username, id: req.params.id });
-      res.json(await snapshots.restoreHome(String(req.params.id)));
+      res.json(await engine().restoreHome(String(req.params.id)));
     })
   );
 }

@@ -105,6 +105,10 @@ export function runRestic(repo: ResticRepo, args: string[], options: RunOptions 
     let pending = '';
     const onLine = (line: string): void => {
       if (!line.startsWith('{') && !line.startsWith('[')) {
+        // Commands without JSON output (check) print text: kept, within reason, for the operator.
+        if (result.stdout.length < 65536) {
+          result.stdout += line + '\n';
+        }
         return;
       }
       let message: unknown;

@@ -40,7 +40,10 @@ function servedRoutes(): Record<string, string[]> {
   const unused = new Proxy({}, { get: () => { throw new Error('building the router must not use its dependencies'); } });
   const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
   const routes = routesOf(createApiRouter(deps));
-  return Object.fromEntries([...routes].map(([route, methods]) => [route, [...new Set(methods)].filter(m => m !== 'HEAD').sort()]));
+  // Express writes path parameters as ":id", OpenAPI as "{id}".
+  return Object.fromEntries(
+    [...routes].map(([route, methods]) => [route.replace(/:([A-Za-z_]+)/g, '{$1}'), [...new Set(methods)].filter(m => m !== 'HEAD').sort()])
+  );
 }
 
 /** Every "$ref" string anywhere in the document. */
