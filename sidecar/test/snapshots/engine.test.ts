@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { lookupUser } from '../../src/jupyter/notebookUser';
 import { createLogger } from '../../src/log';
 import { scanHome } from '../../src/snapshots/homeScan';
 import { repoLayout } from '../../src/snapshots/repository';
@@ -303,5 +304,42 @@ describe('the repository password', () => {
     fs.writeFileSync(repo.passwordFile, saved);
     const { messages } = await runRestic(repo, ['snapshots'], { keepMessages: true });
     assert.equal((messages[0] as unknown[]).length, 1);
+  });
+});
+
+describe('restored files belong to the notebook user', { skip: process.getuid?.() === 0 ? false : 'needs root to create a notebook user (CI runs as root)' }, () => {
+  const USER = 'gpuws-notebook';
+  let dirs: TempDirs;
+
+  before(() => {
+    try {
+      execFileSync('getent', ['passwd', USER], { stdio: 'ignore' });
+    } catch {
+      execFileSync('useradd', ['--no-create-home', '--shell', '/bin/bash', USER]);
+    }
+    dirs = makeTempDirs();
+    fs.mkdirSync(path.join(dirs.stateDir, 'secrets'), { recursive: true, mode: 0o700 });
+  });
+
+  after(() => dirs.remove());
+
+  test('whatever owner the snapshot recorded, a restored folder and its files are the notebook user\'s', async () => {
+    const user = lookupUser(USER);
+    // Written by root, as a file copied in by an operator would be.
+    write(dirs.home, 'results/run1/metrics.json', '{"loss": 0.1}');
+    const s = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: policy(), runAs: { user, deviceGid: null }, log: quiet });
+    await s.init();
+    try {
+      const snap = await s.create('manual');
+      fs.rmSync(path.join(dirs.home, 'results'), { recursive: true });
+      const { restored_to } = await s.restore(snap.id, 'results/run1/metrics.json');
+      assert.equal(restored_to, 'results/run1/metrics.json');
+      for (const rel of ['results', 'results/run1', 'results/run1/metrics.json']) {
+        const st = fs.lstatSync(path.join(dirs.home, rel));
+        assert.deepEqual([st.uid, st.gid], [user.uid, user.gid], rel);
+      }
+    } finally {
+      s.stop();
+    }
   });
 });
