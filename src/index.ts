@@ -4,6 +4,7 @@ import { gpuMeterPlugin } from './plugins/gpuMeter';
 import { gpuTogglePlugin } from './plugins/gpuToggle';
 import { refreshPlugin } from './plugins/refresh';
 import { restarterPlugin } from './plugins/restarter';
+import { snapshotsPlugin } from './plugins/snapshots';
 import { statusItemPlugin } from './plugins/statusItem';
 
 export * from './tokens';
@@ -17,6 +18,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   statusItemPlugin,
   refreshPlugin,
   gpuTogglePlugin,
-  gpuMeterPlugin
+  gpuMeterPlugin,
+  snapshotsPlugin
 ];
 export default plugins;
