@@ -107,3 +107,35 @@ export function scanHome(home: string, exclude: string[]): Promise<HomeScan> {
     });
   });
 }
+
+/**
+ * The home's total alone (`du -sb`): what the check before each snapshot
+ * needs. The per-entry scan above is run only when the total is over the cap
+ * (to name the largest) or when someone looks (GET home/usage).
+ */
+export function homeTotal(home: string, exclude: string[]): Promise<number> {
+  const args = ['-sb', '-x', ...exclude.map(p => `--exclude=${p}`), '--', path.resolve(home)];
+  return new Promise((resolve, reject) => {
+    const child = spawn('du', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      if (stderr.length < 4096) {
+        stderr += d;
+      }
+    });
+    child.once('error', reject);
+    child.once('close', code => {
+      const bytes = Number(out.split('\t')[0]);
+      // Exit 1: some entry vanished or could not be read mid-scan; the total still stands.
+      if ((code !== 0 && code !== 1) || !Number.isFinite(bytes)) {
+        reject(new Error(`du failed on ${home}: ${stderr.trim() || `exit code ${code}`}`));
+        return;
+      }
+      resolve(bytes);
+    });
+  });
+}
