@@ -6,11 +6,13 @@ import type {
   SpaceUser
 } from '@jupyterlab-gpu-workspace/api';
 import { SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkspaceConfig } from '../config/schema';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
-import { RunAs } from '../jupyter/launch';
+import { RunAs, SETPRIV } from '../jupyter/launch';
 import { Logger } from '../log';
 import { HomeScan, homeTotal, scanHome } from './homeScan';
 import { parseHomePath, resolveInHome } from './homePaths';
@@ -486,7 +488,41 @@ export class SnapshotService implements HomeSnapshotter {
   /** A fresh folder in the staging area, on the state directory's filesystem. */
   private stagingFolder(): string {
     fs.mkdirSync(this.repo.stagingDir, { recursive: true, mode: 0o700 });
-    return fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
+    if (this.sameFilesystem()) {
+      return fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
+    }
+    // The home is on another filesystem: restored files are copied in, by the notebook user, so the
+    // staging folder must be one that user can read once restic is done (see moveIntoPlace).
+    return fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-workspace-restore-'));
+  }
+
+  private sameFilesystem(): boolean {
+    return fs.statSync(this.repo.stagingDir).dev === fs.statSync(this.home).dev;
+  }
+
+  /**
+   * Puts a restored file or folder at `target` (known to be free). On one
+   * filesystem, a rename: atomic, and nothing is written through the home's
+   * links. Across filesystems, a copy run as the notebook user (setpriv), so
+   * that a link the user planted in the home can only lead the copy where
+   * that user could write anyway, never where root can.
+   */
+  private moveIntoPlace(staged: string, target: string, staging: string): void {
+    if (this.sameFilesystem()) {
+      fs.renameSync(staged, target);
+      return;
+    }
+    const runAs = this.options.runAs;
+    fs.chmodSync(staging, 0o711);
+    const cp = ['cp', '-a', '--no-target-directory', staged, target];
+    const [file, args] =
+      runAs && fs.existsSync(SETPRIV)
+        ? [SETPRIV, [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', ...cp]]
+        : [cp[0], cp.slice(1)];
+    const r = spawnSync(file, args, { encoding: 'utf8' });
+    if (r.status !== 0) {
+      throw snapshotsUnavailable(`Copying the restored files into the home failed: ${(r.stderr || r.error?.message || '').trim()}`);
+    }
   }
 
   /**
@@ -586,7 +622,7 @@ export class SnapshotService implements HomeSnapshotter {
           this.makeParents(wanted);
           const target = this.freeDestination(wanted);
           this.giveToUser(staged);
-          fs.renameSync(staged, target);
+          this.moveIntoPlace(staged, target, staging);
           const restoredTo = path.relative(this.home, target);
           this.options.log.info('restored', { id: snap.short_id, path: rel, restored_to: restoredTo });
           return { restored_to: restoredTo };
@@ -620,9 +656,15 @@ export class SnapshotService implements HomeSnapshotter {
       // Out of the way first (renames on one filesystem: a moment), then the snapshot's entries in.
       const old = path.join(staging, 'previous');
       fs.mkdirSync(old);
+      const same = this.sameFilesystem();
       for (const name of fs.readdirSync(this.home)) {
         if (!excluded(name)) {
-          fs.renameSync(path.join(this.home, name), path.join(old, name));
+          // Across filesystems they are deleted instead: the snapshot taken first holds them.
+          if (same) {
+            fs.renameSync(path.join(this.home, name), path.join(old, name));
+          } else {
+            fs.rmSync(path.join(this.home, name), { recursive: true, force: true });
+          }
         }
       }
       for (const name of fs.readdirSync(stagedHome)) {
@@ -631,7 +673,7 @@ export class SnapshotService implements HomeSnapshotter {
           continue;
         }
         this.giveToUser(path.join(stagedHome, name));
-        fs.renameSync(path.join(stagedHome, name), target);
+        this.moveIntoPlace(path.join(stagedHome, name), target, staging);
       }
       this.options.log.info('home restored', { id: snap.short_id });
     } finally {

@@ -343,3 +343,74 @@ describe('restored files belong to the notebook user', { skip: process.getuid?.(
     }
   });
 });
+
+describe('other filesystems', { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, () => {
+  let dirs: TempDirs;
+  const mounts: string[] = [];
+
+  function tmpfs(dir: string, size: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir]);
+    mounts.push(dir);
+  }
+
+  before(() => {
+    dirs = makeTempDirs();
+  });
+
+  after(() => {
+    for (const dir of mounts.reverse()) {
+      execFileSync('umount', [dir]);
+    }
+    dirs.remove();
+  });
+
+  test('a full disk under the repository fails the snapshot with a message saying so, and a later one succeeds', async () => {
+    const stateDir = path.join(dirs.root, 'small-state');
+    tmpfs(stateDir, '12m');
+    fs.mkdirSync(path.join(stateDir, 'secrets'), { mode: 0o700 });
+    const home = path.join(dirs.root, 'full-home');
+    fs.mkdirSync(home);
+    const s = new SnapshotService({ home, stateDir, policy: policy(), runAs: null, log: quiet });
+    await s.init();
+    try {
+      execFileSync('dd', ['if=/dev/urandom', `of=${path.join(home, 'big.bin')}`, 'bs=1M', 'count=20', 'status=none']);
+      await assert.rejects(s.create('manual'), (err: { status?: number; code?: string; message?: string }) => {
+        assert.equal(err.code, 'snapshots_unavailable');
+        assert.match(err.message ?? '', /disk holding the snapshot repository is full/);
+        return true;
+      });
+      fs.rmSync(path.join(home, 'big.bin'));
+      fs.writeFileSync(path.join(home, 'small.txt'), 'fits');
+      const ok = await s.create('manual');
+      assert.ok(ok.id);
+      const check = await s.check();
+      assert.ok(check.ok, check.output);
+    } finally {
+      s.stop();
+    }
+  });
+
+  test('a home on another filesystem than the state directory is restored by copying, file and whole home', async () => {
+    const home = path.join(dirs.root, 'mounted-home');
+    tmpfs(home, '8m');
+    write(home, 'work/notes.txt', 'notes');
+    const stateDir = path.join(dirs.root, 'state-b');
+    fs.mkdirSync(path.join(stateDir, 'secrets'), { recursive: true, mode: 0o700 });
+    const s = new SnapshotService({ home, stateDir, policy: policy(), runAs: null, log: quiet });
+    await s.init();
+    try {
+      const snap = await s.create('manual');
+      fs.rmSync(path.join(home, 'work'), { recursive: true });
+      assert.deepEqual(await s.restore(snap.id, 'work'), { restored_to: 'work' });
+      assert.equal(fs.readFileSync(path.join(home, 'work/notes.txt'), 'utf8'), 'notes');
+      write(home, 'work/notes.txt', 'changed');
+      write(home, 'extra.txt', 'extra');
+      await s.restoreHome(snap.id);
+      assert.equal(fs.readFileSync(path.join(home, 'work/notes.txt'), 'utf8'), 'notes');
+      assert.ok(!fs.existsSync(path.join(home, 'extra.txt')));
+    } finally {
+      s.stop();
+    }
+  });
+});
