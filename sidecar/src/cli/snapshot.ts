@@ -57,7 +57,7 @@ async function openService(values: Record<string, string | boolean | undefined>)
   const service = new SnapshotService({
     home: path.resolve(home),
     stateDir,
-    // The CLI never restores on its own, and never prunes behind the operator's back.
+    // The CLI never restores on its own nor runs a schedule; retention applies as in the sidecar.
     policy: { ...snapshotPolicy(config), restore_empty_home: false, schedule_minutes: 0 },
     runAs,
     log: createLogger('warn', 'snapshot-cli'),

@@ -218,13 +218,17 @@ export class SnapshotService implements HomeSnapshotter {
     }
   }
 
-  /** Stops the schedule and interrupts restic (SIGINT) if it runs. */
-  stop(): void {
-    this.stopped = true;
+  stopSchedule(): void {
     if (this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
+  }
+
+  /** Stops the schedule and interrupts restic (SIGINT) if it runs. */
+  stop(): void {
+    this.stopped = true;
+    this.stopSchedule();
     this.abort.abort();
   }
 

@@ -414,3 +414,45 @@ describe('other filesystems', { skip: process.getuid?.() === 0 ? false : 'needs 
     }
   });
 });
+
+describe('schedule and retention', () => {
+  let dirs: TempDirs;
+
+  before(() => {
+    dirs = makeTempDirs();
+    fs.mkdirSync(path.join(dirs.stateDir, 'secrets'), { recursive: true, mode: 0o700 });
+    write(dirs.home, 'a.txt', 'a');
+  });
+
+  after(() => dirs.remove());
+
+  test('snapshots come on schedule, and beyond keep_last the oldest are forgotten and pruned', async () => {
+    // A schedule of 0.02 minutes: a snapshot every 1.2 s.
+    const s = await open(dirs, { schedule_minutes: 0.02, keep_last: 2 });
+    try {
+      s.startSchedule();
+      const seen = new Set<string>();
+      const deadline = Date.now() + 60_000;
+      while (seen.size < 3 && Date.now() < deadline) {
+        (await s.list()).forEach(l => seen.add(l.id));
+        await new Promise(r => setTimeout(r, 200));
+      }
+      s.stopSchedule();
+      assert.ok(seen.size >= 3, `saw ${seen.size} scheduled snapshots`);
+      // Queued behind any scheduled one still running; retention runs after it.
+      const last = await s.create('manual');
+      const list = await s.list();
+      assert.deepEqual(
+        list.map(l => l.trigger),
+        ['manual', 'schedule']
+      );
+      assert.equal(list[0].id, last.id);
+      const summaries = JSON.parse(fs.readFileSync(path.join(repoLayout(dirs.stateDir).root, 'summaries.json'), 'utf8')) as object;
+      assert.deepEqual(Object.keys(summaries).sort(), list.map(l => l.id).sort(), 'the summaries of forgotten snapshots are dropped');
+      const check = await s.check();
+      assert.ok(check.ok, check.output);
+    } finally {
+      s.stop();
+    }
+  });
+});
