@@ -206,11 +206,11 @@ async function startLocked(
     log: log.child('proxy')
   });
 
-  // A minute-old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
+  // A few seconds' old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
   const uploadGuard = createUploadGuard({
     contentsPrefix: `${base}api/contents/`,
     capBytes: config.home.cap_bytes,
-    usedBytes: () => snapshots.recentScan(UPLOAD_SCAN_MAX_AGE_MS)?.used_bytes ?? null
+    usedBytes: () => snapshots.recentUsedBytes(UPLOAD_SCAN_MAX_AGE_MS)
   });
   const server = createFrontDoor({ apiPrefix, api, proxy, guard, uploadGuard });
 

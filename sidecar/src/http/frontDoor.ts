@@ -66,8 +66,9 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     }
     const refusal = uploadGuard?.(req);
     if (refusal) {
-      // The body is not read: close the connection so the client stops sending it.
-      res.setHeader('connection', 'close');
+      // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
+      // reports a network error instead of showing the 413's message.
+      req.resume();
       refuse(res, refusal);
       return;
     }

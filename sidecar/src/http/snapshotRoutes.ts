@@ -2,7 +2,7 @@ import type { HomeUsageResponse, SnapshotCreated, SnapshotFilesResponse, Snapsho
 import type { NextFunction, Request, Response, Router } from 'express';
 import { badRequest, snapshotsUnavailable } from '../errors';
 import { Logger } from '../log';
-import { streamHomeZip } from '../snapshots/archive';
+import { streamHomeZipAs } from '../snapshots/archive';
 import { SnapshotService } from '../snapshots/service';
 import { Caller } from './auth';
 
@@ -53,7 +53,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
       res.setHeader('content-type', 'application/zip');
       res.setHeader('content-disposition', `attachment; filename="home-${caller.identity.username.replace(/[^A-Za-z0-9_.-]/g, '_')}-${day}.zip"`);
       try {
-        await streamHomeZip(snapshots.home, snapshots.policy.exclude, res);
+        await streamHomeZipAs(snapshots.runAs, snapshots.home, snapshots.policy.exclude, res);
       } catch (err) {
         // Headers are gone: all that can be done is to cut the download, so the browser marks it failed.
         log.warn('home archive failed', { error: (err as Error).message });

@@ -154,7 +154,8 @@ export class SnapshotService implements HomeSnapshotter {
   private readonly summaries: SummaryStore;
   private unavailable: string | null = 'Snapshots are starting.';
   private activity: Omit<SnapshotActivity, 'waiting'> | null = null;
-  private lastScan: HomeScan | null = null;
+  private total: { bytes: number; at: number } | null = null;
+  private totaling: Promise<void> | null = null;
   private scanning: Promise<HomeScan> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -168,6 +169,11 @@ export class SnapshotService implements HomeSnapshotter {
 
   get policy(): SnapshotPolicy {
     return this.options.policy;
+  }
+
+  /** The notebook user restored files are given to (and the home zip is read as); null: the sidecar's own user. */
+  get runAs(): RunAs | null {
+    return this.options.runAs;
   }
 
   /** Why snapshots cannot be used, or null when they can. */
@@ -289,7 +295,7 @@ export class SnapshotService implements HomeSnapshotter {
     if (!this.scanning) {
       this.scanning = scanHome(this.home, this.excludes())
         .then(scan => {
-          this.lastScan = scan;
+          this.total = { bytes: scan.used_bytes, at: scan.scanned_at_ms };
           return scan;
         })
         .finally(() => {
@@ -299,12 +305,25 @@ export class SnapshotService implements HomeSnapshotter {
     return this.scanning;
   }
 
-  /** The last measurement, refreshed in the background when older than `maxAgeMs` (for the upload guard's hot path). */
-  recentScan(maxAgeMs: number): HomeScan | null {
-    if (!this.lastScan || Date.now() - this.lastScan.scanned_at_ms > maxAgeMs) {
-      void this.scan().catch(() => undefined);
+  /**
+   * The home's size as last measured, refreshed in the background (du -sb,
+   * the total only) when older than `maxAgeMs`: the upload guard's hot path
+   * never waits for a scan. Null before the first measurement.
+   */
+  recentUsedBytes(maxAgeMs: number): number | null {
+    if (!this.total || Date.now() - this.total.at > maxAgeMs) {
+      if (!this.totaling) {
+        this.totaling = homeTotal(this.home, this.excludes())
+          .then(bytes => {
+            this.total = { bytes, at: Date.now() };
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            this.totaling = null;
+          });
+      }
     }
-    return this.lastScan;
+    return this.total?.bytes ?? null;
   }
 
   private excludes(): string[] {
@@ -340,7 +359,7 @@ export class SnapshotService implements HomeSnapshotter {
         throw new OverCapError(scan, cap);
       }
     }
-    this.lastScan = this.lastScan ? { ...this.lastScan, used_bytes: used, scanned_at_ms: Date.now() } : null;
+    this.total = { bytes: used, at: Date.now() };
     const args = [
       'backup',
       '--host',
