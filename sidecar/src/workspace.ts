@@ -210,7 +210,7 @@ async function startLocked(
   const uploadGuard = createUploadGuard({
     contentsPrefix: `${base}api/contents/`,
     capBytes: config.home.cap_bytes,
-    usedBytes: () => snapshots.recentUsedBytes(UPLOAD_SCAN_MAX_AGE_MS)
+    usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
   });
   const server = createFrontDoor({ apiPrefix, api, proxy, guard, uploadGuard });
 

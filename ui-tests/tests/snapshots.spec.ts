@@ -67,3 +67,21 @@ test.describe('home snapshots', () => {
     expect(((await back.json()) as { type: string }).type).toBe('notebook');
   });
 });
+
+test('an upload that would cross the home cap is refused, and JupyterLab shows why', async ({ page, request, tmpPath }) => {
+  await page.filebrowser.openDirectory(tmpPath);
+  const chooser = page.waitForEvent('filechooser');
+  await page.locator('.jp-FileBrowser').getByTitle('Upload Files').click();
+  // JupyterLab sends it in 1 MB chunks: those that fit are written, the one that would cross the cap is refused.
+  await (await chooser).setFiles({ name: 'too-big.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(10_000_000, 3) });
+  const dialog = page.locator('.jp-Dialog');
+  await expect(dialog).toContainText('Upload Error');
+  await expect(dialog).toContainText('would take your home folder over its 8.00 MB cap');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  const usage = await homeUsage(request);
+  expect(usage.used_bytes).toBeLessThanOrEqual(usage.cap_bytes);
+  // The meter turns to the warning colour from 90 % of the cap.
+  await page.reload();
+  await expect(page.locator('.jp-gpu-workspace-home-usage')).toHaveAttribute('data-level', usage.used_bytes >= 0.9 * usage.cap_bytes ? 'warning' : 'ok');
+  expect((await request.delete(`/api/contents/${tmpPath}/too-big.bin`)).status()).toBe(204);
+});

@@ -306,16 +306,18 @@ export class SnapshotService implements HomeSnapshotter {
   }
 
   /**
-   * The home's size as last measured, refreshed in the background (du -sb,
-   * the total only) when older than `maxAgeMs`: the upload guard's hot path
-   * never waits for a scan. Null before the first measurement.
+   * The home's size as last measured, and when that measurement started,
+   * refreshed in the background (du -sb, the total only) when older than
+   * `maxAgeMs`: the upload guard's hot path never waits for a scan. Null
+   * before the first measurement.
    */
-  recentUsedBytes(maxAgeMs: number): number | null {
+  recentUsage(maxAgeMs: number): { bytes: number; at: number } | null {
     if (!this.total || Date.now() - this.total.at > maxAgeMs) {
       if (!this.totaling) {
+        const startedAt = Date.now();
         this.totaling = homeTotal(this.home, this.excludes())
           .then(bytes => {
-            this.total = { bytes, at: Date.now() };
+            this.total = { bytes, at: startedAt };
           })
           .catch(() => undefined)
           .finally(() => {
@@ -323,7 +325,7 @@ export class SnapshotService implements HomeSnapshotter {
           });
       }
     }
-    return this.total?.bytes ?? null;
+    return this.total;
   }
 
   private excludes(): string[] {
@@ -352,6 +354,7 @@ export class SnapshotService implements HomeSnapshotter {
     this.requireAvailable();
     const cap = this.options.policy.cap_bytes;
     // The total alone is as fast as du -sb; the largest entries are looked for only when refusing.
+    const measuredAt = Date.now();
     const used = await homeTotal(this.home, this.excludes());
     if (used > cap) {
       const scan = await this.scan();
@@ -359,7 +362,7 @@ export class SnapshotService implements HomeSnapshotter {
         throw new OverCapError(scan, cap);
       }
     }
-    this.total = { bytes: used, at: Date.now() };
+    this.total = { bytes: used, at: measuredAt };
     const args = [
       'backup',
       '--host',
