@@ -5,6 +5,7 @@ import { gpuTogglePlugin } from './plugins/gpuToggle';
 import { idlePlugin } from './plugins/idle';
 import { refreshPlugin } from './plugins/refresh';
 import { restarterPlugin } from './plugins/restarter';
+import { snapshotsPlugin } from './plugins/snapshots';
 import { statusItemPlugin } from './plugins/statusItem';
 
 export * from './tokens';
@@ -19,6 +20,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   refreshPlugin,
   gpuTogglePlugin,
   gpuMeterPlugin,
-  idlePlugin
+  idlePlugin,
+  snapshotsPlugin
 ];
 export default plugins;

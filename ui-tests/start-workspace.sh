@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a throw-away workspace for the UI tests: a fresh home and state dir each run.
 #   bash start-workspace.sh           plain workspace (this machine: no GPU)
+#                                     (both with an 8 MB home cap, so an upload can cross it)
 #   bash start-workspace.sh gpu       a workspace whose nvidia-smi is the test stand-in
 #                                     (one fake H100), with a tiny quota, short ticks and
 #                                     an operator token (the tests grant used hours back)
@@ -40,6 +41,7 @@ JSON
 fi
 cat > "$run/config.json" <<JSON
 {
+  "home": { "cap_bytes": ${UI_TEST_HOME_CAP_BYTES:-8000000} },
   "jupyter": {
     "extra_args": [
       "--LabServerApp.extra_labextensions_path=$galata_dir",

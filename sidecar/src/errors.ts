@@ -9,7 +9,9 @@ export class WorkspaceError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly code: ErrorCode
+    readonly code: ErrorCode,
+    /** Extra fields of the JSON answer beside message and code (e.g. `largest` of an over-cap refusal). */
+    readonly details: Record<string, unknown> = {}
   ) {
     super(message);
     this.name = 'WorkspaceError';
@@ -27,6 +29,8 @@ export const conflict = (message: string): WorkspaceError => new WorkspaceError(
 /** The sidecar is shutting down: nothing new starts. */
 export const stopping = (): WorkspaceError =>
   new WorkspaceError(503, 'The workspace service is shutting down.', 'stopping');
+/** Snapshots cannot be used right now; the message says why (the repository's password, restic failing). */
+export const snapshotsUnavailable = (message: string): WorkspaceError => new WorkspaceError(503, message, 'snapshots_unavailable');
 export const jupyterUnavailable = (message: string): WorkspaceError => new WorkspaceError(503, message, 'jupyter_unavailable');
 
 /** Jupyter was stopped for inactivity: only status, events and server/start answer. */

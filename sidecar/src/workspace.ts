@@ -28,6 +28,8 @@ import { processUid } from './idle/processOwner';
 import { createStoppedGate } from './idle/stoppedGate';
 import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
+import { createUploadGuard } from './http/uploadGuard';
+import { SnapshotService, snapshotPolicy } from './snapshots/service';
 
 export interface ServeOptions {
   port: number;
@@ -48,6 +50,7 @@ export interface RunningWorkspace {
   supervisor: JupyterSupervisor;
   gpu: GpuService;
   idle: IdleController;
+  snapshots: SnapshotService;
   close(): Promise<void>;
 }
 
@@ -73,6 +76,9 @@ export function urlHost(listenHost: string): string {
   }
   return listenHost.includes(':') ? `[${listenHost}]` : listenHost;
 }
+
+/** How old the home's measurement may be when an upload is checked against the cap. */
+const UPLOAD_SCAN_MAX_AGE_MS = 5_000;
 
 /** When run from the repository, use the project's own virtual environment's JupyterLab. */
 export function defaultJupyterCommand(): string[] {
@@ -196,7 +202,11 @@ async function startLocked(
   });
   const db = openDatabase(ledgerPath(state.root));
   const ledger = new Ledger(db);
-  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), { cpuModeEnforcement: enforcement });
+  const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs: isolation.runAs, log: log.child('snapshots') });
+  const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), {
+    cpuModeEnforcement: enforcement,
+    snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
+  });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
   const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
@@ -226,7 +236,7 @@ async function startLocked(
     },
     leases,
     supervisor,
-    snapshotter: options.snapshotter ?? null,
+    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
     log: log.child('idle')
   });
   const events = new LiveEvents({
@@ -260,7 +270,8 @@ async function startLocked(
     log: log.child('api'),
     idle,
     leases,
-    events
+    events,
+    snapshots
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
@@ -278,7 +289,13 @@ async function startLocked(
   });
 
   const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle, auth });
-  const server = createFrontDoor({ apiPrefix, api, proxy, guard, stoppedGate });
+  // A few seconds' old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
+  const uploadGuard = createUploadGuard({
+    contentsPrefix: `${base}api/contents/`,
+    capBytes: config.home.cap_bytes,
+    usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
+  });
+  const server = createFrontDoor({ apiPrefix, api, proxy, guard, stoppedGate, uploadGuard });
 
   let port: number;
   try {
@@ -295,6 +312,7 @@ async function startLocked(
     events.close();
     server.close();
     server.closeAllConnections();
+    snapshots.stop();
     gpu.stop();
     await supervisor.stop();
     proxy.close();
@@ -302,12 +320,17 @@ async function startLocked(
     cleanUp();
   };
   try {
+    // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
+    await snapshots.init();
+    await snapshots.scan().catch(err => log.warn('cannot measure the home folder', { error: (err as Error).message }));
     // The GPU mode decides Jupyter's environment, so it is restored before the first start.
     await gpu.init();
     await supervisor.start();
+    snapshots.startSchedule();
   } catch (err) {
     idle.close();
     stopKernelWatch();
+    snapshots.stop();
     gpu.stop();
     server.close();
     proxy.close();
@@ -316,5 +339,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, close };
 }

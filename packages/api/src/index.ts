@@ -38,6 +38,10 @@ export const ERROR_CODES = [
   'stopped',
   /** Too many requests of one kind (keep-awake leases): the message says the limit. */
   'rate_limited',
+  /** The home folder is over its size cap: the snapshot (or upload) is refused; `largest` lists what uses the space. */
+  'over_cap',
+  /** Snapshots cannot be taken or read (no repository, a missing or wrong repository password, restic failing). */
+  'snapshots_unavailable',
   'internal'
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -353,3 +357,103 @@ export interface IdleNotice {
 /** Names of the SSE events on GET events. */
 export const LIVE_EVENTS = ['state', 'notice'] as const;
 export type LiveEventName = (typeof LIVE_EVENTS)[number];
+
+/** A file or folder in the home that uses much space. */
+export interface SpaceUser {
+  /** Relative to the home folder. */
+  path: string;
+  bytes: number;
+  kind: 'folder' | 'file';
+}
+
+/** GET home/usage: the home folder's size against its cap (excluded caches do not count). */
+export interface HomeUsageResponse {
+  used_bytes: number;
+  cap_bytes: number;
+  /** The largest folders (two levels deep) and files, largest first. */
+  largest: SpaceUser[];
+  /** When the home was measured (ISO). */
+  scanned_at: string;
+}
+
+/** 409 to POST snapshots (code "over_cap") when the home is over its cap. */
+export interface OverCapBody extends ErrorBody {
+  used_bytes: number;
+  cap_bytes: number;
+  largest: SpaceUser[];
+}
+
+export interface SnapshotInfo {
+  /** restic's short id (8 hex digits); the API also accepts the full id. */
+  id: string;
+  /** ISO time the snapshot was taken. */
+  time: string;
+  trigger: SnapshotTrigger;
+  /** Bytes of the home the snapshot holds; null when unknown (taken outside the sidecar). */
+  size_bytes: number | null;
+  /** Files new or changed since the snapshot before it; null when unknown. */
+  changes: number | null;
+  files_new: number | null;
+  files_changed: number | null;
+  /** New data this snapshot added to the repository. */
+  added_bytes: number | null;
+}
+
+/** What the snapshot engine is doing right now. */
+export interface SnapshotActivity {
+  operation: 'snapshot' | 'restore' | 'prune' | 'check';
+  trigger: SnapshotTrigger | null;
+  started_at: string;
+  /** 0 to 1 while restic reports progress; null before. */
+  percent: number | null;
+  bytes_done: number | null;
+  total_bytes: number | null;
+  /** Operations waiting behind this one. */
+  waiting: number;
+}
+
+/** GET snapshots: newest first. */
+export interface SnapshotListResponse {
+  snapshots: SnapshotInfo[];
+  /** false when snapshots cannot be taken; `reason` says why. */
+  available: boolean;
+  reason: string | null;
+  running: SnapshotActivity | null;
+}
+
+/** POST snapshots `{}`: 201 once the snapshot is written (operations are serialised: it waits for one under way). */
+export interface SnapshotCreated {
+  id: string;
+  snapshot: SnapshotInfo;
+}
+
+export interface SnapshotFileEntry {
+  name: string;
+  /** Relative to the home folder. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number | null;
+  mtime: string | null;
+}
+
+/** GET snapshots/{id}/files?path=rel: one folder of a snapshot. */
+export interface SnapshotFilesResponse {
+  id: string;
+  path: string;
+  entries: SnapshotFileEntry[];
+}
+
+/** POST snapshots/{id}/restore */
+export interface RestoreRequest {
+  path: string;
+}
+
+/** 200 to POST snapshots/{id}/restore: where the file or folder was put, relative to the home (its own path when free, else beside it). */
+export interface RestoreResponse {
+  restored_to: string;
+}
+
+/** 200 to POST snapshots/{id}/restore-home: the home now holds the snapshot; `undo_snapshot` holds what it held before. */
+export interface RestoreHomeResponse {
+  undo_snapshot: string;
+}

@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load';
 import { StartupError } from '../errors';
 import { createLogger } from '../log';
 import { runQuota } from './quota';
+import { runSnapshot } from './snapshot';
 import { serve } from '../workspace';
 import { VERSION } from '../version';
 
@@ -12,11 +13,15 @@ Usage:
   gpu-workspace serve --port P --home H --state-dir S [--config C] [--token T]
   gpu-workspace quota grant --hours H --reason R --state-dir S
   gpu-workspace quota show --state-dir S [--config C] [--json]
+  gpu-workspace snapshot create|list|check --state-dir S [--config C] [--home H] [--json]
+  gpu-workspace snapshot restore --id ID (--path P | --whole-home) --state-dir S [--config C]
 
 Commands:
   serve       Start JupyterLab behind the sidecar and print the URL to open.
   quota grant Add H GPU hours to the user's allocation; the reason goes in the audit log.
   quota show  Print the GPU hours allocated, used and left in the current period.
+  snapshot    Take (create), list, restore from or verify (check: exit 0 when healthy) the
+              home snapshots in the state directory's restic repository.
 
 Options for serve:
   --port P        Port to listen on (default 8888; 0 picks a free one).
@@ -113,7 +118,7 @@ export function main(argv: string[]): void {
     return;
   }
   const run =
-    command === 'serve' ? runServe(rest) : command === 'quota' ? runQuota(rest) : Promise.reject(new StartupError(`unknown command "${command}". Run "gpu-workspace --help".`));
+    command === 'serve' ? runServe(rest) : command === 'quota' ? runQuota(rest) : command === 'snapshot' ? runSnapshot(rest) : Promise.reject(new StartupError(`unknown command "${command}". Run "gpu-workspace --help".`));
   run.catch((err: unknown) => {
     if (err instanceof StartupError) {
       fail(err.message, 1);

@@ -323,6 +323,80 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    home: {
+      description: 'The user\'s home folder: its size cap and what does not count.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        cap_bytes: {
+          description:
+            'Most bytes the home folder may hold (apparent size, as du -sb counts; excluded names do not count). Default 3 GB in decimal units (3e9 bytes), as the product promises "3 GB". Over it a snapshot is refused, listing the largest folders and files, and the front door refuses Contents API uploads that would cross it (413).',
+          type: 'integer',
+          minimum: 1,
+          default: 3000000000
+        },
+        exclude: {
+          description:
+            'Names (globs with *, ? and [...], no "/") of files and folders, at any depth, that are neither counted against the cap nor snapshotted: caches that rebuild themselves.',
+          type: 'array',
+          items: { type: 'string', minLength: 1, pattern: '^[^/]+$' },
+          default: ['.cache', '__pycache__', '.ipynb_checkpoints', '.Trash-*']
+        }
+      }
+    },
+    snapshots: {
+      description: 'Home snapshots with restic, into a repository in the state directory.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        restic: {
+          description: 'The restic program (Debian\'s restic 0.14 or later).',
+          type: 'string',
+          minLength: 1,
+          default: 'restic'
+        },
+        schedule_minutes: {
+          description: 'A snapshot every this many minutes while the workspace runs (trigger "schedule"); 0 turns the schedule off.',
+          type: 'number',
+          minimum: 0,
+          maximum: 10080,
+          default: 60
+        },
+        before_gpu_switch: {
+          description: 'Take a snapshot (trigger "gpu-switch") before every GPU switch; a failed snapshot never blocks the switch.',
+          type: 'boolean',
+          default: true
+        },
+        restore_empty_home: {
+          description: 'At start, when the home folder is empty and a snapshot exists, restore the latest one into it.',
+          type: 'boolean',
+          default: true
+        },
+        keep_last: {
+          description: 'Retention: keep the last this many snapshots (0: no such rule). Older ones not kept by another rule are forgotten and pruned.',
+          type: 'integer',
+          minimum: 0,
+          maximum: 10000,
+          default: 20
+        },
+        keep_daily: {
+          description: 'Retention: also keep the last snapshot of each of this many days.',
+          type: 'integer',
+          minimum: 0,
+          maximum: 10000,
+          default: 7
+        },
+        keep_weekly: {
+          description: 'Retention: also keep the last snapshot of each of this many weeks.',
+          type: 'integer',
+          minimum: 0,
+          maximum: 10000,
+          default: 4
+        }
+      }
+    },
     operator: {
       description: 'Operator access (grants, metrics).',
       type: 'object',
@@ -389,6 +463,19 @@ export interface WorkspaceConfig {
     heartbeat_seconds: number;
     max_leases: number;
     max_acquires_per_minute: number;
+  };
+  home: {
+    cap_bytes: number;
+    exclude: string[];
+  };
+  snapshots: {
+    restic: string;
+    schedule_minutes: number;
+    before_gpu_switch: boolean;
+    restore_empty_home: boolean;
+    keep_last: number;
+    keep_daily: number;
+    keep_weekly: number;
   };
   operator: {
     token?: string;

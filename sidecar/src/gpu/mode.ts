@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { HomeSnapshotter } from '../snapshots/port';
 import type { GpuDevice, GpuMode, GpuProfile, GpuStatus, GpuSwitchReason } from '@jupyterlab-gpu-workspace/api';
 import { badRequest, busy, stopping, WorkspaceError } from '../errors';
 import { Logger } from '../log';
@@ -36,6 +37,8 @@ export interface GpuModeOptions {
   remainingSeconds: () => number;
   /** When the allocation resets (ISO), for the refusal message. */
   nextReset: () => string | null;
+  /** Takes a home snapshot (trigger "gpu-switch") before the server restarts; absent: none is taken. */
+  snapshotter?: HomeSnapshotter;
   log: Logger;
 }
 
@@ -170,6 +173,14 @@ export class GpuModeController extends EventEmitter<{ changed: [] }> {
     try {
       if (from === 'on') {
         this.leaveGpuMode(actor, enabled ? 'profile change' : reason === 'user' ? 'switched off' : reason);
+      }
+      if (o.snapshotter) {
+        // After metering stops (the snapshot is never charged as GPU time), before kernels go away.
+        // A snapshot that cannot be taken never holds the switch back: it is logged instead.
+        const outcome = await o.snapshotter.snapshotFor('gpu-switch');
+        if (!outcome.taken) {
+          o.log.warn('no snapshot before the GPU switch', { reason: outcome.reason });
+        }
       }
       this.profile = enabled ? profile : null;
       this.applyEnvironment(enabled, profile);

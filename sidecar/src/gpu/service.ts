@@ -1,3 +1,4 @@
+import type { HomeSnapshotter } from '../snapshots/port';
 import { EventEmitter } from 'node:events';
 import type { GpuProfile, GpuStatus, QuotaStatus } from '@jupyterlab-gpu-workspace/api';
 import { GpuProfileConfig, WorkspaceConfig } from '../config/schema';
@@ -18,6 +19,8 @@ export interface GpuServiceOptions {
   /** Whether the operating system keeps the GPU away from kernels in CPU mode. */
   cpuModeEnforcement: CpuModeEnforcement;
   clock?: Clock;
+  /** Takes a home snapshot before each GPU switch. */
+  snapshotter?: HomeSnapshotter;
 }
 
 export interface GpuSupervisor extends EventEmitter {
@@ -76,6 +79,7 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
       store: ledger,
       remainingSeconds: () => this.meter.status().remaining_seconds,
       nextReset: () => this.quota.summary().next_reset,
+      snapshotter: options.snapshotter,
       log: log.child('gpu-mode')
     });
     this.exhaustion = new ExhaustionGuard({

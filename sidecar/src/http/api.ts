@@ -20,8 +20,10 @@ import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
+import { SnapshotService } from '../snapshots/service';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
+import { addSnapshotRoutes } from './snapshotRoutes';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -33,6 +35,8 @@ export interface ApiDeps {
   isolation: IsolationStatus;
   operatorToken: string | undefined;
   maxBodyBytes: number;
+  /** Home usage, snapshots and restores; absent in tests that need none. */
+  snapshots?: SnapshotService;
   log: Logger;
   idle: IdleController;
   leases: LeaseTable;
@@ -266,6 +270,8 @@ export function createApiRouter(deps: ApiDeps): Router {
       res.status(202).json(answer);
     })
   );
+
+  addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
 
   return router;
 }

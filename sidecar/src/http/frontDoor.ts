@@ -16,6 +16,8 @@ export interface FrontDoorOptions {
   guard: FrontDoorGuard;
   /** Answers Jupyter's requests itself while the workspace is stopped for inactivity. */
   stoppedGate?: StoppedGate;
+  /** Refuses uploads that would cross the home's cap (413) before they reach Jupyter. */
+  uploadGuard?: (req: http.IncomingMessage) => WorkspaceError | null;
 }
 
 /** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
@@ -39,7 +41,7 @@ function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
  * (HTTP and WebSockets) proxied to Jupyter's private socket.
  */
 export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy, guard, stoppedGate } = options;
+  const { apiPrefix, api, proxy, guard, stoppedGate, uploadGuard } = options;
   /** Runs the guard; false (and the refusal sent) when the request must stop here. */
   const admitted = (req: http.IncomingMessage, target: 'api' | 'jupyter', upgrade: boolean, refuseWith: (err: WorkspaceError) => void): boolean => {
     try {
@@ -63,9 +65,20 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     }
     if (target === 'api') {
       api(req, res);
-    } else if (!stoppedGate?.web(req, res)) {
-      void proxy.web(req, res);
+      return;
     }
+    if (stoppedGate?.web(req, res)) {
+      return;
+    }
+    const refusal = uploadGuard?.(req);
+    if (refusal) {
+      // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
+      // reports a network error instead of showing the 413's message.
+      req.resume();
+      refuse(res, refusal);
+      return;
+    }
+    void proxy.web(req, res);
   });
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));

@@ -217,7 +217,8 @@ export class Router {
       await found.route.handler(apiReq, apiRes);
     } catch (err) {
       if (err instanceof WorkspaceError) {
-        sendError(res, err.status, { message: err.message, code: err.code });
+        // Details first: they may add fields (an over-cap refusal lists `largest`), never replace these two.
+        sendError(res, err.status, { ...err.details, message: err.message, code: err.code });
         return;
       }
       options.onUnexpectedError(err, req);

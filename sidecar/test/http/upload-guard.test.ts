@@ -1,0 +1,47 @@
+/**
+ * The upload guard on its own: which Contents API requests it refuses, and
+ * that chunked uploads (JupyterLab sends files over 1 MB in 1 MB chunks) add
+ * up until the home is measured again.
+ */
+import assert from 'node:assert/strict';
+import type * as http from 'node:http';
+import { describe, test } from 'node:test';
+import { createUploadGuard } from '../../src/http/uploadGuard';
+
+const req = (method: string, url: string, length?: number): http.IncomingMessage =>
+  ({ method, url, headers: length === undefined ? {} : { 'content-length': String(length) } }) as unknown as http.IncomingMessage;
+
+/** A base64 JSON body for `bytes` of file. */
+const body = (bytes: number): number => Math.ceil((bytes * 4) / 3) + 100;
+
+describe('upload guard', () => {
+  let usage = { bytes: 1_000_000, at: 0 };
+  let clock = 10;
+  const guard = createUploadGuard({ contentsPrefix: '/user/a/api/contents/', capBytes: 8_000_000, usage: () => usage, now: () => clock });
+
+  test('lets through what fits, and anything that is not a Contents API PUT', () => {
+    assert.equal(guard(req('PUT', '/user/a/api/contents/x.bin', body(1_000_000))), null);
+    assert.equal(guard(req('POST', '/user/a/api/contents/x.bin', body(50_000_000))), null);
+    assert.equal(guard(req('PUT', '/user/a/api/kernels/x', body(50_000_000))), null);
+    assert.equal(guard(req('PUT', '/user/a/api/contents/chunked-transfer.bin')), null);
+  });
+
+  test('refuses with 413 what would cross the cap, saying how much is left', () => {
+    const err = guard(req('PUT', '/user/a/api/contents/big.bin', body(7_500_000)));
+    assert.equal(err?.status, 413);
+    assert.equal(err?.code, 'too_large');
+    assert.match(err?.message ?? '', /over its 8.00 MB cap: 6.00 MB is left/);
+  });
+
+  test('chunks let through since the last measurement count until the next one', () => {
+    usage = { bytes: 1_000_000, at: 100 };
+    clock = 200;
+    for (let i = 0; i < 6; i++) {
+      assert.equal(guard(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000))), null, `chunk ${i + 1}`);
+    }
+    assert.equal(guard(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000)))?.status, 413, 'the seventh chunk crosses 8 MB');
+    // A measurement that began after those chunks counts them itself.
+    usage = { bytes: 7_000_000, at: 300 };
+    assert.equal(guard(req('PUT', '/user/a/api/contents/small.txt', body(900_000))), null);
+  });
+});
