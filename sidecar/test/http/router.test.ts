@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { badRequest } from '../../src/errors';
+import { badRequest, WorkspaceError } from '../../src/errors';
 import { Router } from '../../src/http/router';
 
 const PREFIX = '/base/gpu-workspace/api/v1';
@@ -16,6 +16,9 @@ before(async () => {
     .post('/things/:id', (req, res) => res.status(201).json({ id: req.params.id, body: req.body ?? null }))
     .post('/refuse', () => {
       throw badRequest('"x" must be a number.');
+    })
+    .post('/over', () => {
+      throw new WorkspaceError(409, 'The home is over its cap.', 'over_cap', { largest: [{ path: 'data', bytes: 5 }], code: 'ignored', message: 'ignored' });
     })
     .get('/bug', () => {
       throw new Error('a bug with a secret stack');
@@ -104,6 +107,12 @@ describe('API router', () => {
     assert.equal(bug.json?.code, 'internal');
     assert.doesNotMatch(String(bug.json?.message), /secret/);
     assert.equal(unexpected.length, 1);
+  });
+
+  it('adds an error\'s details to its body, never over its message and code', async () => {
+    const r = await call('POST', '/over', '{}');
+    assert.equal(r.status, 409);
+    assert.deepEqual(r.json, { largest: [{ path: 'data', bytes: 5 }], message: 'The home is over its cap.', code: 'over_cap' });
   });
 
   it('awaits asynchronous handlers', async () => {
