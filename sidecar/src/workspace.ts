@@ -321,7 +321,8 @@ async function startLocked(
   };
   try {
     // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
-    await snapshots.init();
+    // Otherwise the repository opens in the background while Jupyter starts.
+    await snapshots.init({ background: true });
     await snapshots.scan().catch(err => log.warn('cannot measure the home folder', { error: (err as Error).message }));
     // The GPU mode decides Jupyter's environment, so it is restored before the first start.
     await gpu.init();

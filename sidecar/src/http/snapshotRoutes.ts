@@ -66,6 +66,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
     '/snapshots',
     authed(async (_req, res) => {
       const snapshots = engine();
+      await snapshots.whenReady();
       const answer: SnapshotListResponse = {
         snapshots: snapshots.reason === null ? await snapshots.list() : [],
         available: snapshots.reason === null,

@@ -160,6 +160,7 @@ export class SnapshotService implements HomeSnapshotter {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly abort = new AbortController();
+  private opening: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SnapshotServiceOptions) {
     this.home = path.resolve(options.home);
@@ -186,8 +187,34 @@ export class SnapshotService implements HomeSnapshotter {
    * sidecar left, and restores the latest snapshot into an empty home. A
    * repository that cannot be opened does not stop the workspace: snapshots
    * are then unavailable, with the reason, and the log says it loudly.
+   *
+   * With `background`, the repository is opened while the caller goes on
+   * (restic's key derivation takes a second or more, which Jupyter's start
+   * need not wait for); every operation waits for it. Only when an empty home
+   * is to get the latest snapshot back does this wait, so that nobody writes
+   * into the home first.
    */
-  async init(): Promise<void> {
+  async init(options: { background?: boolean } = {}): Promise<void> {
+    const restoreWanted = this.options.policy.restore_empty_home && fs.existsSync(path.join(this.repo.repository, 'config')) && fs.readdirSync(this.home).length === 0;
+    this.opening = this.open();
+    if (!options.background || restoreWanted) {
+      await this.opening;
+    }
+    if (restoreWanted && this.unavailable === null) {
+      const latest = (await this.list())[0];
+      if (latest) {
+        this.options.log.info('home is empty: restoring the latest snapshot', { id: latest.id });
+        await this.queue.run(() => this.track('restore', null, () => this.restoreWholeInto(latest.id)));
+      }
+    }
+  }
+
+  /** Resolves once the repository is open (or known to be unusable: see `reason`). */
+  whenReady(): Promise<void> {
+    return this.opening;
+  }
+
+  private async open(): Promise<void> {
     try {
       await openRepository(this.repo, { create: this.options.create ?? true });
       this.unavailable = null;
@@ -199,13 +226,6 @@ export class SnapshotService implements HomeSnapshotter {
     if (this.options.create ?? true) {
       fs.writeFileSync(this.repo.homeFile, this.home + '\n', { mode: 0o600 });
       fs.rmSync(this.repo.stagingDir, { recursive: true, force: true });
-    }
-    if (this.options.policy.restore_empty_home && fs.readdirSync(this.home).length === 0) {
-      const latest = (await this.list())[0];
-      if (latest) {
-        this.options.log.info('home is empty: restoring the latest snapshot', { id: latest.id });
-        await this.queue.run(() => this.track('restore', null, () => this.restoreWholeInto(latest.id)));
-      }
     }
   }
 
@@ -240,6 +260,12 @@ export class SnapshotService implements HomeSnapshotter {
 
   activityNow(): SnapshotActivity | null {
     return this.activity ? { ...this.activity, waiting: Math.max(0, this.queue.length - 1) } : null;
+  }
+
+  /** Waits for the repository to be open, then refuses if snapshots cannot be used. */
+  private async ready(): Promise<void> {
+    await this.opening;
+    this.requireAvailable();
   }
 
   private requireAvailable(): void {
@@ -346,7 +372,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** Takes a snapshot, waiting for any operation under way; over the cap it is refused with what uses the space. */
   async create(trigger: SnapshotTrigger, extraTags: string[] = []): Promise<SnapshotInfo> {
-    this.requireAvailable();
+    await this.ready();
     return await this.queue.run(() => this.track('snapshot', trigger, () => this.backup(trigger, extraTags)));
   }
 
@@ -446,7 +472,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** Every snapshot, newest first. Reading needs no queue: restic's shared lock lets it run beside a backup. */
   async list(): Promise<SnapshotInfo[]> {
-    this.requireAvailable();
+    await this.ready();
     const snapshots = await this.resticSnapshots();
     return snapshots
       .map(s => {
@@ -479,7 +505,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** One folder of a snapshot ("" is the home itself). */
   async files(id: string, rawPath: unknown): Promise<SnapshotFileEntry[]> {
-    this.requireAvailable();
+    await this.ready();
     const rel = parseHomePath(rawPath ?? '', { allowRoot: true });
     const snap = await this.find(id);
     const base = snap.paths[0];
@@ -631,7 +657,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** Restores one file or folder; never over an existing one. */
   async restore(id: string, rawPath: unknown): Promise<{ restored_to: string }> {
-    this.requireAvailable();
+    await this.ready();
     const rel = parseHomePath(rawPath);
     resolveInHome(this.home, rel);
     return await this.queue.run(() =>
@@ -665,7 +691,7 @@ export class SnapshotService implements HomeSnapshotter {
    * stay as they are.
    */
   async restoreHome(id: string): Promise<{ undo_snapshot: string }> {
-    this.requireAvailable();
+    await this.ready();
     return await this.queue.run(async () => {
       await this.find(id);
       const undo = await this.track('snapshot', 'manual', () => this.backup('manual', ['before-restore']));
@@ -711,7 +737,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** `restic check`: true when the repository is healthy; the output says what is wrong otherwise. */
   async check(): Promise<{ ok: boolean; output: string }> {
-    this.requireAvailable();
+    await this.ready();
     return await this.queue.run(() =>
       this.track('check', null, async () => {
         try {
