@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import type { IdleStatus, LeaseResponse } from '@jupyterlab-gpu-workspace/api';
+import type { IdleStatus, LeaseResponse, SnapshotFilesResponse, SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import { fetchJson, getStatus, login, LoginCookies, runInNewKernel, Sidecar, startSidecar, tokenHeader, waitFor } from '../support/sidecar';
 
 const TIMEOUT_MINUTES = 0.1; // 6 s
@@ -133,6 +133,17 @@ describe('the idle stop', () => {
     const again = await post('server/start', {});
     assert.equal(again.status, 200, 'not stopped: nothing to start');
     assert.equal(await runInNewKernel(sidecar, "print(open('kept.txt').read())"), 'still here\n');
+  });
+
+  test('the stop took a snapshot of the home first, tagged idle-stop, holding the files of that moment', async () => {
+    const list = await fetchJson(sidecar.apiUrl('snapshots'), { headers: tokenHeader(sidecar) });
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    const { snapshots } = list.body as unknown as SnapshotListResponse;
+    const idleStop = snapshots.find(s => s.trigger === 'idle-stop');
+    assert.ok(idleStop, `an idle-stop snapshot among ${JSON.stringify(snapshots.map(s => s.trigger))}`);
+    const files = await fetchJson(sidecar.apiUrl(`snapshots/${idleStop.id}/files`), { headers: tokenHeader(sidecar) });
+    assert.equal(files.status, 200, JSON.stringify(files.body));
+    assert.ok((files.body as unknown as SnapshotFilesResponse).entries.some(e => e.path === 'kept.txt'), 'kept.txt is in it');
   });
 
   test('user heartbeats delay the stop; when they stop, the stop comes', async () => {
