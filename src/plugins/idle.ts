@@ -57,7 +57,7 @@ export class KeepAwakeIndicator extends Widget {
     } else if (idle.state === 'stopped') {
       text = this.trans.__('Workspace stopped');
     } else {
-      text = this.trans.__('Idle stop in %1', formatCountdown(msToStop(idle, now) ?? 0));
+      text = this.trans.__('Auto-stop in %1', formatCountdown(msToStop(idle, now) ?? 0));
     }
     this.node.textContent = text;
     this.node.title = describeLeases(idle, this.trans, now) + '\n' + this.trans.__('Click for details.');
