@@ -15,28 +15,17 @@ import type { RestartAccepted, StatusResponse } from '@jupyterlab-gpu-workspace/
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { freePort } from './harness';
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKEN = 'bench-toggle-token';
 const ROUNDS = Number(process.env.BENCH_TOGGLE_ROUNDS ?? 5);
 const JUPYTER = path.join(ROOT, '.venv', 'bin', 'jupyter');
 const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function api(base: string, method: string, url: string, body?: unknown): Promise<unknown> {
   const res = await fetch(base + url, {

@@ -15,12 +15,12 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { IdleStatus, StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import { execute, openWebSocket } from '../sidecar/test/support/kernel';
+import { freePort } from './harness';
 
 const ROOT = path.resolve(__dirname, '..');
 const TOKEN = 'bench-idle-token-0123456789';
@@ -37,17 +37,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 async function call<T>(url: string, method = 'GET', body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(url, {

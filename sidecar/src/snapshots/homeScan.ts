@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import * as path from 'node:path';
 
 export interface SpaceUser {
@@ -13,6 +14,18 @@ export interface HomeScan {
   /** The largest folders (two levels deep) and files (any depth), largest first. */
   largest: SpaceUser[];
   scanned_at_ms: number;
+}
+
+/** The start of a child's stderr (du's complaint), for the error message. */
+function stderrOf(child: ChildProcessByStdio<null, Readable, Readable>): () => string {
+  let text = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    if (text.length < 4096) {
+      text += d;
+    }
+  });
+  return () => text.trim();
 }
 
 /** How many entries `largest` lists. */
@@ -67,13 +80,7 @@ export function scanHome(home: string, exclude: string[]): Promise<HomeScan> {
         pending = pending.slice(nl + 1);
       }
     });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => {
-      if (stderr.length < 4096) {
-        stderr += d;
-      }
-    });
+    const stderr = stderrOf(child);
     child.once('error', reject);
     child.once('close', code => {
       if (pending) {
@@ -81,7 +88,7 @@ export function scanHome(home: string, exclude: string[]): Promise<HomeScan> {
       }
       // du exits 1 when some entries could not be read (a file vanished mid-scan); the total still stands.
       if (code !== 0 && code !== 1) {
-        reject(new Error(`du failed on ${root}: ${stderr.trim() || `exit code ${code}`}`));
+        reject(new Error(`du failed on ${root}: ${stderr() || `exit code ${code}`}`));
         return;
       }
       // du lists folders (with their totals) and files alike; a path is a folder when another lies inside it
@@ -118,21 +125,15 @@ export function homeTotal(home: string, exclude: string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn('du', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    let stderr = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d: string) => {
-      if (stderr.length < 4096) {
-        stderr += d;
-      }
-    });
+    const stderr = stderrOf(child);
     child.once('error', reject);
     child.once('close', code => {
       const bytes = Number(out.split('\t')[0]);
       // Exit 1: some entry vanished or could not be read mid-scan; the total still stands.
       if ((code !== 0 && code !== 1) || !Number.isFinite(bytes)) {
-        reject(new Error(`du failed on ${home}: ${stderr.trim() || `exit code ${code}`}`));
+        reject(new Error(`du failed on ${home}: ${stderr() || `exit code ${code}`}`));
         return;
       }
       resolve(bytes);
