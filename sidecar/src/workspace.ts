@@ -293,6 +293,7 @@ async function startLocked(
   const uploadGuard = createUploadGuard({
     contentsPrefix: `${base}api/contents/`,
     capBytes: config.home.cap_bytes,
+    home,
     usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
   });
   const server = createFrontDoor({ apiPrefix, api, proxy, guard, stoppedGate, uploadGuard });

@@ -4,7 +4,10 @@
  * up until the home is measured again.
  */
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import type * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { createUploadGuard } from '../../src/http/uploadGuard';
 
@@ -13,11 +16,14 @@ const req = (method: string, url: string, length?: number): http.IncomingMessage
 
 /** A base64 JSON body for `bytes` of file. */
 const body = (bytes: number): number => Math.ceil((bytes * 4) / 3) + 100;
+/** JupyterLab's upload chunk: 1 MiB of file. */
+const CHUNK = 1024 * 1024;
 
 describe('upload guard', () => {
   let usage = { bytes: 1_000_000, at: 0 };
   let clock = 10;
-  const guard = createUploadGuard({ contentsPrefix: '/user/a/api/contents/', capBytes: 8_000_000, usage: () => usage, now: () => clock });
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-guard-'));
+  const guard = createUploadGuard({ contentsPrefix: '/user/a/api/contents/', capBytes: 8_000_000, home, usage: () => usage, now: () => clock });
 
   test('lets through what fits, and anything that is not a Contents API PUT', () => {
     assert.equal(guard(req('PUT', '/user/a/api/contents/x.bin', body(1_000_000))), null);
@@ -43,5 +49,33 @@ describe('upload guard', () => {
     // A measurement that began after those chunks counts them itself.
     usage = { bytes: 7_000_000, at: 300 };
     assert.equal(guard(req('PUT', '/user/a/api/contents/small.txt', body(900_000))), null);
+  });
+
+  test('a save over an existing file counts only what it adds: a full home never stops anyone saving their work', () => {
+    fs.mkdirSync(path.join(home, 'my work'), { recursive: true });
+    fs.writeFileSync(path.join(home, 'my work', 'thesis.ipynb'), Buffer.alloc(2_000_000));
+    usage = { bytes: 7_900_000, at: 1000 };
+    clock = 1001;
+    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb', body(2_000_000))), null, 'the same size again');
+    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb?x=1', body(2_050_000))), null, 'it grows by 50 kB: fits');
+    const err = guard(req('PUT', '/user/a/api/contents/my%20work/other.ipynb', body(2_000_000)));
+    assert.equal(err?.status, 413, 'a new file of that size does not fit');
+    assert.match(err?.message ?? '', /about 2.00 MB/);
+    // Outside the home, or not a file: nothing to subtract.
+    assert.equal(guard(req('PUT', '/user/a/api/contents/..%2F..%2Fetc%2Fpasswd', body(2_000_000)))?.status, 413);
+    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work', body(2_000_000)))?.status, 413);
+  });
+
+  test('the next chunk of an upload counts in full, though the part already sent is on disk', () => {
+    usage = { bytes: 4_500_000, at: 2000 };
+    clock = 2001;
+    const url = '/user/a/api/contents/upload.bin';
+    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 1');
+    fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(CHUNK));
+    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 2');
+    fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(2 * CHUNK));
+    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 3');
+    fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(3 * CHUNK));
+    assert.equal(guard(req('PUT', url, body(CHUNK)))?.status, 413, 'chunk 4 would cross 8 MB');
   });
 });
