@@ -274,12 +274,12 @@ export const CONFIG_SCHEMA = {
           default: 5
         },
         signals: {
-          description: 'What counts as activity. "user": real input in a visible JupyterLab tab and keep-awake leases. "user_or_kernels": also busy kernels.',
+          description: 'What counts as activity. "user": real input in a visible JupyterLab tab and keep-awake leases. "user_or_kernels": also busy kernels and output in an open terminal.',
           enum: ['user', 'user_or_kernels'],
           default: 'user'
         },
         kernel_poll_seconds: {
-          description: 'With signals "user_or_kernels": how often the sidecar asks Jupyter whether a kernel is busy.',
+          description: 'With signals "user_or_kernels": how often the sidecar asks Jupyter whether a kernel is busy or a terminal wrote output.',
           type: 'number',
           minimum: 0.1,
           maximum: 600,
