@@ -31,6 +31,11 @@ button { font: inherit; font-size: 1.1rem; padding: 0.5rem 1.5rem; border-radius
 button:focus-visible { outline: 2px solid var(--jp-brand-color0, #0d47a1); outline-offset: 2px; }
 button[disabled] { opacity: 0.6; cursor: progress; }
 #progress { min-height: 1.5em; }
+@media (prefers-color-scheme: dark) {
+  body { color: #e0e0e0; background: #111; }
+  button { background: #42a5f5; color: #111; }
+  button:focus-visible { outline-color: #90caf9; }
+}
 `;
 
 function minutes(m: number): string {
