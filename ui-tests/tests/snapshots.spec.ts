@@ -1,4 +1,5 @@
 import { expect, test } from '@jupyterlab/galata';
+import type { SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import type { APIRequestContext } from '@playwright/test';
 
 const API = '/gpu-workspace/api/v1';
@@ -49,14 +50,19 @@ test.describe('home snapshots', () => {
     const panel = page.locator('.jp-gpu-workspace-snapshots');
     await expect(panel).toBeVisible();
     const rows = panel.locator('.jp-gpu-workspace-snapshots-table tr[data-id]');
-    const before = await rows.count();
+    // The snapshots there were before (an earlier test, or an earlier --repeat-each run, took some):
+    // asked of the API, since the panel may not have listed them yet.
+    const listed = await request.get(`${API}/snapshots`);
+    expect(listed.status()).toBe(200);
+    const known = new Set(((await listed.json()) as SnapshotListResponse).snapshots.map(s => s.id));
     await panel.getByRole('button', { name: 'Take snapshot now' }).click();
-    await expect(rows).toHaveCount(before + 1, { timeout: 60_000 });
-    await expect(rows.first().locator('td').nth(1)).toHaveText('manual');
+    const newest = rows.first();
+    await expect.poll(async () => !known.has((await newest.getAttribute('data-id')) ?? ''), { timeout: 60_000 }).toBe(true);
+    await expect(newest.locator('td').nth(1)).toHaveText('manual');
 
     expect((await request.delete(`/api/contents/${path}`)).status()).toBe(204);
 
-    await rows.first().getByRole('button', { name: 'Browse' }).click();
+    await newest.getByRole('button', { name: 'Browse' }).click();
     const files = panel.locator('.jp-gpu-workspace-snapshots-entries');
     await files.getByRole('button', { name: `${tmpPath}/` }).click();
     const entry = files.locator(`li[data-path="${path}"]`);
