@@ -20,7 +20,11 @@ async function status(request: APIRequestContext): Promise<StatusResponse> {
 
 const idleOf = async (request: APIRequestContext): Promise<IdleStatus> => (await status(request)).idle;
 
-/** Running, with a fresh idle clock: each test starts from the same place. */
+/**
+ * Running, with no kernels, no keep-awake lease and a fresh idle clock: each
+ * test starts from the same place, whatever an earlier test (or an earlier
+ * --repeat-each run) left, such as a cell still looping under keep_awake.
+ */
 async function awake(request: APIRequestContext): Promise<void> {
   if ((await idleOf(request)).state === 'stopped') {
     await request.post(`${API}/server/start`, { data: {} });
@@ -29,20 +33,28 @@ async function awake(request: APIRequestContext): Promise<void> {
     const s = await status(request);
     return s.jupyter.state === 'running' && s.idle.state !== 'stopped';
   }, { timeout: 120_000 }).toBe(true);
+  const kernels = (await (await request.get('/api/kernels')).json()) as Array<{ id: string }>;
+  for (const { id } of kernels) {
+    expect((await request.delete(`/api/kernels/${id}`)).status()).toBe(204);
+  }
+  // A lease ends when its holder (the kernel) exits.
+  await expect.poll(async () => (await idleOf(request)).leases.length, { timeout: 30_000 }).toBe(0);
   expect((await request.post(`${API}/activity`, { data: {} })).status()).toBe(200);
 }
 
 /** A person's tab: its own context (cookie login, no Authorization header), JupyterLab loaded. */
-async function openLab(browser: Browser, path = 'lab'): Promise<{ context: BrowserContext; page: Page }> {
+async function openLab(browser: Browser, path = ''): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ baseURL: ORIGIN });
   const page = await context.newPage();
-  await page.goto(`/${path}?token=${TOKEN}`);
+  // A JupyterLab workspace of its own: the default one would reopen what an earlier test left open.
+  const workspace = `idle-${Math.random().toString(36).slice(2)}`;
+  await page.goto(`/lab/workspaces/${workspace}${path ? `/${path}` : ''}?token=${TOKEN}`);
   await page.locator('#jupyterlab-splash').waitFor({ state: 'detached', timeout: 120_000 });
   await expect(page.locator('.jp-gpu-workspace-idle')).toHaveText(/Auto-stop in \d+:\d\d/);
   return { context, page };
 }
 
-const startButton = (page: Page) => page.getByRole('button', { name: 'Start' });
+const startButton = (page: Page) => page.getByRole('button', { name: 'Start', exact: true });
 
 test.describe.configure({ mode: 'serial' });
 
@@ -73,7 +85,7 @@ test.describe('the idle stop in the browser', () => {
   test("the stopped page's Start brings JupyterLab back with files intact", async ({ browser, request }) => {
     const put = await request.put('/api/contents/kept-by-idle.txt', { data: { type: 'file', format: 'text', content: 'still here' } });
     expect(put.status()).toBeLessThan(300);
-    const { context, page } = await openLab(browser, 'lab/tree/kept-by-idle.txt');
+    const { context, page } = await openLab(browser, 'tree/kept-by-idle.txt');
     try {
       await expect(startButton(page)).toBeVisible({ timeout: 90_000 });
       await startButton(page).click();
@@ -146,7 +158,7 @@ test.describe('the idle stop in the browser', () => {
     // Opening the notebook and starting its kernel may take longer than the short timeout on a busy
     // machine: the person is "here" until the cell runs (the lease holds from then on).
     const here = setInterval(() => void request.post(`${API}/activity`, { data: {} }).catch(() => undefined), 2000);
-    const { context, page } = await openLab(browser, 'lab/tree/hold.ipynb').catch(err => {
+    const { context, page } = await openLab(browser, 'tree/hold.ipynb').catch(err => {
       clearInterval(here);
       throw err;
     });
