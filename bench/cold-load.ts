@@ -36,7 +36,6 @@ import {
   benchEnv,
   cleanup,
   ensureSidecarBuilt,
-  lastOutput,
   envNumber,
   freePort,
   JUPYTER,
@@ -48,7 +47,8 @@ import {
   startProcess,
   TOKEN,
   waitForHttp,
-  waitForLine
+  waitForLine,
+  runBenchmark
 } from './harness';
 
 const SETTINGS = {
@@ -258,12 +258,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.stderr.write(`${lastOutput()}\n`);
-    await cleanup();
-    process.exit(1);
-  }
-);
+runBenchmark(main);

@@ -320,3 +320,16 @@ export function benchEnv(tmp: string): NodeJS.ProcessEnv {
   }
   return env;
 }
+
+/** Runs a benchmark's main: exit 0 when it finishes; on failure, the error and the children's last output, everything stopped, exit 1. */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    async (err: unknown) => {
+      process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(`${lastOutput()}\n`);
+      await cleanup();
+      process.exit(1);
+    }
+  );
+}

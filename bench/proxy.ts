@@ -48,7 +48,6 @@ import {
   cleanup,
   Endpoint,
   ensureSidecarBuilt,
-  lastOutput,
   envNumber,
   freePort,
   JUPYTER,
@@ -62,7 +61,8 @@ import {
   startProcess,
   TOKEN,
   waitForHttp,
-  waitForLine
+  waitForLine,
+  runBenchmark
 } from './harness';
 
 // ---------------------------------------------------------------- settings
@@ -1028,12 +1028,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  async (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.stderr.write(`${lastOutput()}\n`);
-    await cleanup();
-    process.exit(1);
-  }
-);
+runBenchmark(main);
