@@ -51,6 +51,8 @@ if [ "$(cat "$lock_stamp" 2>/dev/null)" != "$lock_hash" ]; then
   say "installing npm dependencies"
   # `npm install`, not `npm ci`: the lock file pins every version, but npm ci refuses a lock that lacks
   # other platforms' optional rspack bindings, which this machine's registry does not serve.
+  # Native modules (better-sqlite3, node-pty) compile against the Node headers Debian ships in /usr/include/node.
+  [ -d /usr/include/node ] && export npm_config_nodedir=/usr
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error
   echo "$lock_hash" > "$lock_stamp"
 fi

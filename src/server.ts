@@ -1,6 +1,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { API_PATH } from '@jupyterlab-gpu-workspace/api';
+import type { HookFailure } from '@jupyterlab-gpu-workspace/api';
 import { IWorkspaceRequester } from './tokens';
 
 export { API_PATH };
@@ -9,7 +10,9 @@ export { API_PATH };
 export class WorkspaceRequestError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    /** The whole JSON error body (code, and details such as `hook` of a failed hook), when there was one. */
+    readonly body: Record<string, unknown> | null = null
   ) {
     super(message);
     this.name = 'WorkspaceRequestError';
@@ -50,8 +53,18 @@ export class WorkspaceRequester implements IWorkspaceRequester {
         data && typeof data === 'object' && typeof (data as { message?: unknown }).message === 'string'
           ? (data as { message: string }).message
           : `The workspace service answered ${response.status} ${response.statusText}.`;
-      throw new WorkspaceRequestError(response.status, message);
+      const body = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+      throw new WorkspaceRequestError(response.status, message, body);
     }
     return data as T;
   }
+}
+
+/** The failed hook named by an API error (code `hook_failed`), so its log can be offered. */
+export function hookFailureOf(err: unknown): HookFailure | null {
+  if (!(err instanceof WorkspaceRequestError) || err.body?.code !== 'hook_failed') {
+    return null;
+  }
+  const hook = err.body.hook as HookFailure | undefined;
+  return hook && typeof hook === 'object' && typeof hook.run?.id === 'string' ? hook : null;
 }

@@ -64,3 +64,14 @@ export const IWorkspaceModel = new Token<IWorkspaceModel>(
   'jupyterlab-gpu-workspace:IWorkspaceModel',
   'The GPU workspace: state from the sidecar, kept fresh, and requests to it.'
 );
+
+/** The log panel of operator hooks (post-reset hook, conversions, command destinations). */
+export interface IHookLogViewer {
+  /** Opens (or shows again) the log of a hook run in the main area; it follows the output live while the run lasts. */
+  open(runId: string): void;
+}
+
+export const IHookLogViewer = new Token<IHookLogViewer>(
+  'jupyterlab-gpu-workspace:IHookLogViewer',
+  "Shows an operator hook's output, with its colours and exit code."
+);

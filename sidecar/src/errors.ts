@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@jupyterlab-gpu-workspace/api';
+import type { ErrorCode, HookFailure } from '@jupyterlab-gpu-workspace/api';
 
 /**
  * Typed errors that API handlers map to an HTTP status and a JSON message.
@@ -45,3 +45,7 @@ export class StartupError extends Error {
     this.name = 'StartupError';
   }
 }
+
+/** An operator hook failed or hit its time limit; the body carries the run and its log's end (the UI offers the whole log). */
+export const hookFailed = (message: string, hook: HookFailure, status = 422): WorkspaceError =>
+  new WorkspaceError(status, message, 'hook_failed', { hook });

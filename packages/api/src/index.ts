@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   'over_cap',
   /** Snapshots cannot be taken or read (no repository, a missing or wrong repository password, restic failing). */
   'snapshots_unavailable',
+  /** An operator hook (post-reset hook, a conversion, a command destination) failed or hit its time limit; `hook` holds its run. */
+  'hook_failed',
   'internal'
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -456,4 +458,42 @@ export interface RestoreResponse {
 /** 200 to POST snapshots/{id}/restore-home: the home now holds the snapshot; `undo_snapshot` holds what it held before. */
 export interface RestoreHomeResponse {
   undo_snapshot: string;
+}
+
+/** One run of an operator hook (node-pty, as the notebook user); its output streams while it runs. */
+export type HookRunState = 'running' | 'succeeded' | 'failed' | 'timed-out';
+
+export interface HookRunSummary {
+  id: string;
+  /** What it is for, in words: "Post-reset hook", "Convert analysis.ipynb to HTML". */
+  title: string;
+  /** The argv, as configured (no shell). */
+  command: string[];
+  state: HookRunState;
+  exit_code: number | null;
+  /** The signal that ended it ("SIGKILL" at the time limit), or null. */
+  signal: string | null;
+  started_at: string;
+  ended_at: string | null;
+  timeout_seconds: number;
+}
+
+/** GET hooks/runs/{id}?since=N: the run and its output (terminal text with ANSI colours) from byte N on. */
+export interface HookRunResponse extends HookRunSummary {
+  output: string;
+  /** Where the output sent ends; ask with since=this for what comes next. */
+  output_end: number;
+  /** Output older than this was dropped (the log keeps its last part). */
+  output_start: number;
+}
+
+/** GET hooks/runs: the latest runs, newest first. */
+export interface HookRunListResponse {
+  runs: HookRunSummary[];
+}
+
+/** The `hook` field of a `hook_failed` error body: which run failed, and the end of its log. */
+export interface HookFailure {
+  run: HookRunSummary;
+  output_tail: string;
 }
