@@ -30,6 +30,8 @@ import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
 import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
+import { nbconvertCommand, submitHomeProblems } from './submit/manifest';
+import { SubmitService } from './submit/service';
 
 export interface ServeOptions {
   port: number;
@@ -163,6 +165,10 @@ async function startLocked(
   } catch (err) {
     throw new StartupError(`Cannot use home folder ${home}: ${(err as Error).message}`);
   }
+  const submitProblems = submitHomeProblems(config.submit, home);
+  if (submitProblems.length) {
+    throw new StartupError(`Invalid configuration:\n${submitProblems.map(p => `  - ${p}`).join('\n')}`);
+  }
   if (!isolation.status.enforced) {
     log.warn('notebook code is not isolated from the sidecar', { reason: isolation.status.reason });
   }
@@ -184,8 +190,9 @@ async function startLocked(
   // GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added to it once the port is known (before Jupyter starts).
   const env = jupyterEnv(isolation.runAs !== null);
 
+  const jupyterCommand = config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand();
   const supervisor = new JupyterSupervisor({
-    command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
+    command: jupyterCommand,
     extraArgs: config.jupyter.extra_args,
     home,
     socketPath,
@@ -206,6 +213,20 @@ async function startLocked(
   const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), {
     cpuModeEnforcement: enforcement,
     snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
+  });
+  const submit = new SubmitService({
+    config: config.submit,
+    home,
+    stateDir: state.root,
+    exclude: config.home.exclude,
+    runAs: isolation.runAs,
+    db,
+    ledger,
+    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
+    // Operator hooks (conversions, a command destination) come with the hook runner.
+    hooks: null,
+    nbconvert: nbconvertCommand(config.submit.nbconvert_command, jupyterCommand),
+    log: log.child('submit')
   });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
@@ -271,7 +292,8 @@ async function startLocked(
     idle,
     leases,
     events,
-    snapshots
+    snapshots,
+    submit
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,

@@ -44,6 +44,10 @@ export const ERROR_CODES = [
   'snapshots_unavailable',
   /** An operator hook (post-reset hook, a conversion, a command destination) failed or hit its time limit; `hook` holds its run. */
   'hook_failed',
+  /** POST submit: required files are missing (or a conversion has nothing to convert); `missing` lists them. */
+  'submission_incomplete',
+  /** The submission was built but its delivery failed; `receipt` holds the receipt (the archive is kept for a retry). */
+  'delivery_failed',
   'internal'
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -496,4 +500,168 @@ export interface HookRunListResponse {
 export interface HookFailure {
   run: HookRunSummary;
   output_tail: string;
+}
+
+/** A file of the home the checklist or the archive leaves out, and why (a symbolic link, not a regular file, unreadable). */
+export interface SubmitSkipped {
+  /** Relative to the home folder. */
+  path: string;
+  reason: string;
+}
+
+/** A file that would go into the submission, as the checklist found it. */
+export interface SubmitFile {
+  /** Relative to the home folder. */
+  path: string;
+  bytes: number;
+}
+
+/** One required entry of the operator's manifest (`submit.required`): a path or glob relative to the home. */
+export interface SubmitItem {
+  /** The entry as the operator wrote it, e.g. "project.ipynb" or "notebooks/*.ipynb". */
+  path: string;
+  /** At least one regular file matches it. */
+  present: boolean;
+  /** The files it matches (a folder matches every file below it). */
+  files: SubmitFile[];
+  /** What matched but is left out (a link is never followed), with why. */
+  skipped: SubmitSkipped[];
+}
+
+/** One conversion of the manifest (`submit.conversions`) and what it will run on. */
+export interface SubmitConversion {
+  /** The glob of the files converted, as the operator wrote it. */
+  from: string;
+  to: 'html';
+  /** The files it will convert, relative to the home. */
+  sources: string[];
+  /** The files it will add to the archive (beside each source: "a/b.ipynb" → "a/b.html"). */
+  outputs: string[];
+  /** False when no file matches `from`: the checklist is then incomplete. */
+  ready: boolean;
+}
+
+/** Where a submission goes, without secrets: "directory" → the folder, "http" → the URL, "command" → the program. */
+export interface SubmitDestinationInfo {
+  type: 'directory' | 'http' | 'command';
+  where: string;
+}
+
+export type SubmitPhase = 'checking' | 'converting' | 'archiving' | 'snapshot' | 'delivering';
+
+/** A submission (or retry) under way; only one runs at a time. */
+export interface SubmitActivity {
+  /** The receipt's id once the archive is built; null before. */
+  id: string | null;
+  phase: SubmitPhase;
+  started_at: string;
+  retry: boolean;
+}
+
+/** GET submit: the checklist the user sees before submitting. */
+export interface SubmitChecklist {
+  /** Whether the operator enabled submission (`submit.enabled`); when false nothing else here matters and POST submit is refused. */
+  enabled: boolean;
+  /** Every required entry is present, every conversion has a file to convert, and the total is within `max_bytes`. */
+  ready: boolean;
+  /** Why it is not ready, in words for the user; null when ready. */
+  reason: string | null;
+  items: SubmitItem[];
+  conversions: SubmitConversion[];
+  /** The required entries that are missing (their `path`s), and conversions with nothing to convert ("from" globs). */
+  missing: string[];
+  /** Bytes of the home's files that go into the archive (conversion outputs are added when they run). */
+  total_bytes: number;
+  /** The operator's limit on the files' bytes (`submit.max_bytes`). */
+  max_bytes: number;
+  file_count: number;
+  destination: SubmitDestinationInfo | null;
+  /** A submission under way, or null. */
+  running: SubmitActivity | null;
+}
+
+/** POST submit: takes no fields. */
+export type SubmitRequest = Record<string, never>;
+
+/** One file of a submitted archive. */
+export interface SubmittedFile {
+  /** Its name in the archive: its path relative to the home (a conversion's output sits beside its source). */
+  path: string;
+  sha256: string;
+  bytes: number;
+  /** "home": the file as it was in the home; "conversion": made by a conversion at submission time. */
+  source: 'home' | 'conversion';
+}
+
+/** How long each phase of a submission took, in milliseconds (null: not run). */
+export interface SubmitPhaseTimes {
+  conversion: number | null;
+  archive: number | null;
+  snapshot: number | null;
+  delivery: number | null;
+}
+
+/**
+ * The record of one submission, kept in the ledger database (it survives
+ * restarts). The archive carries MANIFEST.json (and manifest.sha256, in
+ * sha256sum's format) with the same sums as `files`.
+ */
+export interface SubmissionReceipt {
+  id: string;
+  /** When the archive was built (ISO). */
+  submitted_at: string;
+  /** Who submitted (the Jupyter user name). */
+  actor: string;
+  files: SubmittedFile[];
+  /** Left out of the archive, with why (symbolic links are never followed). */
+  skipped: SubmitSkipped[];
+  /** The archive's file name at the destination. */
+  archive_name: string;
+  archive_sha256: string;
+  /** The archive's size in bytes. */
+  bytes: number;
+  /** The files' total size in bytes (what `submit.max_bytes` limits). */
+  content_bytes: number;
+  destination: SubmitDestinationInfo & {
+    /** Where the archive landed, when the destination says: the file in the exchange folder, the HTTP status. */
+    detail: string | null;
+  };
+  outcome: 'delivered' | 'failed';
+  /** Why the delivery failed, in words; null once delivered. */
+  error: string | null;
+  /** The pre-submit snapshot of the home, or null with `snapshot_note` saying why none was taken. */
+  snapshot_id: string | null;
+  snapshot_note: string | null;
+  /** Deliveries tried (1 after the first; each retry adds one). */
+  attempts: number;
+  last_attempt_at: string;
+  delivered_at: string | null;
+  /** The archive is kept in the state directory until delivered, so it can be retried. */
+  archive_kept: boolean;
+  /** The hook run of a command destination's last attempt (its log), or null. */
+  hook_run_id: string | null;
+  phases_ms: SubmitPhaseTimes;
+}
+
+/** GET submissions: newest first. */
+export interface SubmissionListResponse {
+  submissions: SubmissionReceipt[];
+  running: SubmitActivity | null;
+}
+
+/** 422 to POST submit (code "submission_incomplete"). */
+export interface SubmissionIncompleteBody extends ErrorBody {
+  missing: string[];
+}
+
+/** 413 to POST submit (code "too_large"): the files' total against the limit, and the largest files. */
+export interface SubmissionTooLargeBody extends ErrorBody {
+  total_bytes: number;
+  max_bytes: number;
+  largest: SubmitFile[];
+}
+
+/** 502 to POST submit or POST submissions/{id}/retry (code "delivery_failed"): the receipt of the failed delivery. */
+export interface DeliveryFailedBody extends ErrorBody {
+  receipt: SubmissionReceipt;
 }

@@ -4,11 +4,13 @@ import Ajv, { ErrorObject } from 'ajv';
 import { CONFIG_SCHEMA, WorkspaceConfig } from './schema';
 import { StartupError } from '../errors';
 import { parsePeriod } from '../quota/periods';
+import { submitConfigProblems } from '../submit/manifest';
 
 /** Environment variables that override config keys: GPU_WORKSPACE__JUPYTER__START_TIMEOUT_SECONDS=30. */
 export const ENV_PREFIX = 'GPU_WORKSPACE__';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+// discriminator: submit.destination is one of three shapes told apart by "type"; ajv then reports the one meant.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, discriminator: true });
 const validate = ajv.compile<WorkspaceConfig>(CONFIG_SCHEMA);
 
 function keyOf(error: ErrorObject): string {
@@ -119,5 +121,6 @@ function semanticProblems(config: WorkspaceConfig): string[] {
   if (duplicate) {
     problems.push(`gpu.profiles: the name "${duplicate}" is used twice`);
   }
+  problems.push(...submitConfigProblems(config.submit));
   return problems;
 }

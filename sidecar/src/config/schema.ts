@@ -397,6 +397,99 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    submit: {
+      description:
+        'Submit Project: the operator\'s manifest. The user sees a checklist (each required file present or missing, the conversions that will run, the total size) and can submit only when it is complete; the sidecar then runs the conversions, builds a zip carrying MANIFEST.json with the sha256 of every file, takes a "pre-submit" snapshot, delivers the zip and records a receipt. Paths and globs are relative to the home folder: "*" and "?" match within one name, "**" any number of folders, [abc] one of the characters; wildcards do not match names starting with a dot (name them), nor names in home.exclude. Symbolic links are never followed.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: {
+          description: 'Whether the workspace offers Submit Project (menu, palette, API). Off: the menu item is hidden and POST submit is refused.',
+          type: 'boolean',
+          default: false
+        },
+        required: {
+          description:
+            'The files a submission must hold, as paths or globs relative to the home (e.g. ["project.ipynb", "data/*.csv", "report"]). Each must match at least one regular file for the checklist to be complete; a folder matches every file below it. These files, and the conversions\' outputs, are what the archive carries. A path outside the home (absolute, or with "..") stops start-up.',
+          type: 'array',
+          items: { type: 'string', minLength: 1, maxLength: 1024 },
+          maxItems: 200,
+          default: []
+        },
+        conversions: {
+          description:
+            'Files converted at submission time, each as an operator hook (as the notebook user, in the workspace\'s environment): "to": "html" runs `jupyter nbconvert --to html` on every file matching "from" (a glob relative to the home). The output goes into the archive beside its source ("a/b.ipynb" → "a/b.html"); the home is not changed. A conversion with no file to convert makes the checklist incomplete; a failing one fails the submission with its log.',
+          type: 'array',
+          maxItems: 50,
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['from', 'to'],
+            properties: {
+              from: { type: 'string', minLength: 1, maxLength: 1024 },
+              to: { enum: ['html'] }
+            }
+          }
+        },
+        max_bytes: {
+          description: 'Most bytes the submitted files may hold together (their own sizes, before compression, conversions\' outputs included). Over it the submission is refused with 413, naming the largest files.',
+          type: 'integer',
+          minimum: 1,
+          default: 100000000
+        },
+        destination: {
+          description:
+            'Where the zip goes. {"type": "directory", "path": "/srv/exchange"}: copied into that folder (absolute, outside the home) as "<user>-<UTC time>-<id>.zip". {"type": "http", "url": "https://…", "token": "…"}: a multipart/form-data POST (fields "archive", the zip, and "manifest", the MANIFEST.json) with "Authorization: Bearer <token>"; any 2xx answer counts as delivered. The token can come from the environment (GPU_WORKSPACE__SUBMIT__DESTINATION__TOKEN) and is never shown to the user nor written to receipts. {"type": "command", "command": ["/usr/local/bin/hand-in"]}: runs as an operator hook (as the notebook user, time limit hook_timeout_seconds) with the zip\'s path in the environment variable SUBMISSION_ZIP (also SUBMISSION_ID, SUBMISSION_SHA256 and SUBMISSION_NAME); exit code 0 counts as delivered. Required when enabled.',
+          type: 'object',
+          discriminator: { propertyName: 'type' },
+          required: ['type'],
+          properties: { type: { enum: ['directory', 'http', 'command'] } },
+          oneOf: [
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['type', 'path'],
+              properties: { type: { const: 'directory' }, path: { type: 'string', pattern: '^/' } }
+            },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['type', 'url', 'token'],
+              properties: { type: { const: 'http' }, url: { type: 'string', pattern: '^https?://' }, token: { type: 'string', minLength: 1 } }
+            },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['type', 'command'],
+              properties: { type: { const: 'command' }, command: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } }
+            }
+          ]
+        },
+        hook_timeout_seconds: {
+          description: 'Time limit of each conversion and of a command destination; a hook still running then is stopped (SIGTERM, then SIGKILL) and the submission fails.',
+          type: 'number',
+          minimum: 1,
+          maximum: 3600,
+          default: 300
+        },
+        delivery_timeout_seconds: {
+          description: 'Time limit of an HTTP delivery (connecting, sending the zip and reading the answer); past it the delivery counts as failed and can be retried.',
+          type: 'number',
+          minimum: 1,
+          maximum: 3600,
+          default: 120
+        },
+        nbconvert_command: {
+          description:
+            'Program and leading arguments that run nbconvert, e.g. ["/opt/venv/bin/jupyter", "nbconvert"]. Empty: the "jupyter" program beside jupyter.command\'s (the workspace\'s own environment), with "nbconvert".',
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: []
+        }
+      }
+    },
     operator: {
       description: 'Operator access (grants, metrics).',
       type: 'object',
@@ -477,6 +570,7 @@ export interface WorkspaceConfig {
     keep_daily: number;
     keep_weekly: number;
   };
+  submit: SubmitConfig;
   operator: {
     token?: string;
   };
@@ -487,4 +581,20 @@ export interface GpuProfileConfig {
   label?: string;
   weight: number;
   devices?: string;
+}
+
+export type SubmitDestinationConfig =
+  | { type: 'directory'; path: string }
+  | { type: 'http'; url: string; token: string }
+  | { type: 'command'; command: string[] };
+
+export interface SubmitConfig {
+  enabled: boolean;
+  required: string[];
+  conversions: Array<{ from: string; to: 'html' }>;
+  max_bytes: number;
+  destination?: SubmitDestinationConfig;
+  hook_timeout_seconds: number;
+  delivery_timeout_seconds: number;
+  nbconvert_command: string[];
 }

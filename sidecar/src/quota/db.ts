@@ -79,6 +79,16 @@ const MIGRATIONS: readonly string[] = [
     value         TEXT NOT NULL,
     updated_at_ms INTEGER NOT NULL
   );
+  `,
+  // Submission receipts (submit/receipts.ts): the receipt itself as JSON, with what is queried beside it.
+  `
+  CREATE TABLE submissions (
+    id              TEXT    PRIMARY KEY,
+    submitted_at_ms INTEGER NOT NULL,
+    outcome         TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed')),
+    receipt         TEXT    NOT NULL
+  );
+  CREATE INDEX submissions_at ON submissions (submitted_at_ms);
   `
 ];
 

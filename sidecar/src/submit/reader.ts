@@ -1,0 +1,143 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { SubmittedFile } from '@jupyterlab-gpu-workspace/api';
+import { launchGroups, RunAs, SETPRIV } from '../jupyter/launch';
+import { scanSubmission, ScanRequest, ScanResult } from './scan';
+import { writeSubmissionZip, ZipRequest, ZipTooLargeError } from './zip';
+
+export interface WrittenArchive {
+  files: SubmittedFile[];
+  /** sha256 of the whole zip, as written to the file. */
+  sha256: string;
+  bytes: number;
+}
+
+/** Hashes and counts a stream on its way to a file. */
+function hashing(): { through: PassThrough; digest: () => { sha256: string; bytes: number } } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const through = new PassThrough();
+  through.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  return { through, digest: () => ({ sha256: hash.digest('hex'), bytes }) };
+}
+
+function readAll(stream: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => (text += d));
+    stream.once('end', () => resolve(text));
+    stream.once('error', reject);
+  });
+}
+
+/**
+ * Everything a submission reads of the home goes through here: in this
+ * process when the sidecar is the notebook user itself, else in a child
+ * process run as that user (setpriv, the user's own groups), as the home
+ * download does. The sidecar, as root, never opens a file of the home.
+ */
+export class SubmissionReader {
+  constructor(private readonly runAs: RunAs | null) {}
+
+  private get asUser(): boolean {
+    return this.runAs !== null && fs.existsSync(SETPRIV);
+  }
+
+  private spawnWorker(): ReturnType<typeof spawn> {
+    const runAs = this.runAs as RunAs;
+    const groups = launchGroups(runAs, false);
+    return spawn(
+      SETPRIV,
+      [
+        `--reuid=${runAs.user.uid}`,
+        `--regid=${runAs.user.gid}`,
+        groups.length ? `--groups=${groups.join(',')}` : '--clear-groups',
+        '--',
+        process.execPath,
+        path.join(__dirname, 'readerMain.js')
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] }
+    );
+  }
+
+  async scan(req: ScanRequest): Promise<ScanResult> {
+    if (!this.asUser) {
+      return scanSubmission(req);
+    }
+    const child = this.spawnWorker();
+    child.stdin?.end(JSON.stringify({ mode: 'scan', ...req }));
+    const [out, err, code] = await Promise.all([readAll(child.stdout as Readable), readAll(child.stderr as Readable), exitCode(child)]);
+    if (code !== 0) {
+      throw new Error(`the home could not be read as ${this.runAs?.user.name}: ${err.trim() || `exit ${code}`}`);
+    }
+    return JSON.parse(out) as ScanResult;
+  }
+
+  /** Writes the zip to `file` (a new file, 0600). Throws ZipTooLargeError when the files pass the limit. */
+  async zip(req: ZipRequest, file: string): Promise<WrittenArchive> {
+    const sink = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
+    const { through, digest } = hashing();
+    const written = pipeline(through, sink);
+    if (!this.asUser) {
+      try {
+        const { files } = await writeSubmissionZip(req, through);
+        await written;
+        return { files, ...digest() };
+      } catch (err) {
+        through.destroy();
+        await written.catch(() => undefined);
+        throw err;
+      }
+    }
+    const child = this.spawnWorker();
+    child.stdin?.end(JSON.stringify({ mode: 'zip', ...req }));
+    (child.stdout as Readable).pipe(through);
+    const [report, err, code] = await Promise.all([
+      readAll(child.stdio[3] as Readable),
+      readAll(child.stderr as Readable),
+      exitCode(child),
+      written.catch(() => undefined)
+    ]);
+    const result = parseReport(report);
+    if (code === 0 && result?.ok && result.files) {
+      await written;
+      return { files: result.files, ...digest() };
+    }
+    if (result?.kind === 'too_large') {
+      throw new ZipTooLargeError(result.bytes ?? req.maxBytes + 1, req.maxBytes);
+    }
+    throw new Error(result?.message ?? (err.trim() || `the archive worker ended with exit ${code}`));
+  }
+}
+
+/** The worker's account on fd 3 (null when it died before writing one). */
+interface WorkerReport {
+  ok: boolean;
+  files?: SubmittedFile[];
+  kind?: 'too_large' | 'failed';
+  message?: string;
+  bytes?: number;
+}
+
+function parseReport(text: string): WorkerReport | null {
+  try {
+    return JSON.parse(text) as WorkerReport;
+  } catch {
+    return null;
+  }
+}
+
+function exitCode(child: ReturnType<typeof spawn>): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', code => resolve(code));
+  });
+}
