@@ -30,6 +30,8 @@ import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
 import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
+import { PtyHookRunner } from './hooks/runner';
+import type { HookEvent } from '@jupyterlab-gpu-workspace/api';
 
 export interface ServeOptions {
   port: number;
@@ -51,6 +53,7 @@ export interface RunningWorkspace {
   gpu: GpuService;
   idle: IdleController;
   snapshots: SnapshotService;
+  hooks: PtyHookRunner;
   close(): Promise<void>;
 }
 
@@ -184,8 +187,9 @@ async function startLocked(
   // GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added to it once the port is known (before Jupyter starts).
   const env = jupyterEnv(isolation.runAs !== null);
 
+  const jupyterCommand = config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand();
   const supervisor = new JupyterSupervisor({
-    command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
+    command: jupyterCommand,
     extraArgs: config.jupyter.extra_args,
     home,
     socketPath,
@@ -239,11 +243,20 @@ async function startLocked(
     snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
     log: log.child('idle')
   });
+  const hooks = new PtyHookRunner({
+    runAs: isolation.runAs,
+    home,
+    env: () => env,
+    // `jupyter nbconvert` in a hook is the workspace's own Jupyter, as in its terminals.
+    pathPrepend: path.isAbsolute(jupyterCommand[0]) ? [path.dirname(jupyterCommand[0])] : [],
+    log: log.child('hooks')
+  });
   const events = new LiveEvents({
     snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
   });
   idle.on('changed', () => events.changed());
   idle.on('notice', notice => events.notice(notice));
+  hooks.on('hook', (event: HookEvent) => events.hook(event));
   gpu.on('changed', () => events.changed());
   supervisor.on('state', () => events.changed());
   const stopKernelWatch =
@@ -271,7 +284,8 @@ async function startLocked(
     idle,
     leases,
     events,
-    snapshots
+    snapshots,
+    hooks
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
@@ -309,6 +323,7 @@ async function startLocked(
   env.GPU_WORKSPACE_TOKEN = kernelToken;
   const close = async (): Promise<void> => {
     idle.close();
+    hooks.close();
     stopKernelWatch();
     events.close();
     server.close();
@@ -341,5 +356,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, hooks, close };
 }

@@ -24,6 +24,8 @@ import { SnapshotService } from '../snapshots/service';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
 import { addSnapshotRoutes } from './snapshotRoutes';
+import { addHookRoutes } from './hookRoutes';
+import { PtyHookRunner } from '../hooks/runner';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -37,6 +39,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Home usage, snapshots and restores; absent in tests that need none. */
   snapshots?: SnapshotService;
+  /** Operator hooks (post-reset, conversions, command destinations) and their logs; absent in tests that need none. */
+  hooks?: PtyHookRunner;
   log: Logger;
   idle: IdleController;
   leases: LeaseTable;
@@ -272,6 +276,7 @@ export function createApiRouter(deps: ApiDeps): Router {
   );
 
   addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
+  addHookRoutes(router, authed, () => deps.hooks);
 
   return router;
 }
