@@ -32,6 +32,8 @@ import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
 import { nbconvertCommand, submitHomeProblems } from './submit/manifest';
 import { SubmitService } from './submit/service';
+import { PtyHookRunner } from './hooks/runner';
+import type { HookEvent } from '@jupyterlab-gpu-workspace/api';
 
 export interface ServeOptions {
   port: number;
@@ -53,6 +55,7 @@ export interface RunningWorkspace {
   gpu: GpuService;
   idle: IdleController;
   snapshots: SnapshotService;
+  hooks: PtyHookRunner;
   close(): Promise<void>;
 }
 
@@ -214,20 +217,6 @@ async function startLocked(
     cpuModeEnforcement: enforcement,
     snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
   });
-  const submit = new SubmitService({
-    config: config.submit,
-    home,
-    stateDir: state.root,
-    exclude: config.home.exclude,
-    runAs: isolation.runAs,
-    db,
-    ledger,
-    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
-    // Operator hooks (conversions, a command destination) come with the hook runner.
-    hooks: null,
-    nbconvert: nbconvertCommand(config.submit.nbconvert_command, jupyterCommand),
-    log: log.child('submit')
-  });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
   const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
@@ -260,11 +249,33 @@ async function startLocked(
     snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
     log: log.child('idle')
   });
+  const hooks = new PtyHookRunner({
+    runAs: isolation.runAs,
+    home,
+    env: () => env,
+    // `jupyter nbconvert` in a hook is the workspace's own Jupyter, as in its terminals.
+    pathPrepend: path.isAbsolute(jupyterCommand[0]) ? [path.dirname(jupyterCommand[0])] : [],
+    log: log.child('hooks')
+  });
+  const submit = new SubmitService({
+    config: config.submit,
+    home,
+    stateDir: state.root,
+    exclude: config.home.exclude,
+    runAs: isolation.runAs,
+    db,
+    ledger,
+    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
+    hooks,
+    nbconvert: nbconvertCommand(config.submit.nbconvert_command, jupyterCommand),
+    log: log.child('submit')
+  });
   const events = new LiveEvents({
     snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
   });
   idle.on('changed', () => events.changed());
   idle.on('notice', notice => events.notice(notice));
+  hooks.on('hook', (event: HookEvent) => events.hook(event));
   gpu.on('changed', () => events.changed());
   supervisor.on('state', () => events.changed());
   const stopKernelWatch =
@@ -293,7 +304,8 @@ async function startLocked(
     leases,
     events,
     snapshots,
-    submit
+    submit,
+    hooks
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
@@ -331,6 +343,7 @@ async function startLocked(
   env.GPU_WORKSPACE_TOKEN = kernelToken;
   const close = async (): Promise<void> => {
     idle.close();
+    hooks.close();
     stopKernelWatch();
     events.close();
     server.close();
@@ -363,5 +376,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, hooks, close };
 }

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { SubmitDestinationConfig } from '../config/schema';
 import { HookRunner } from '../hooks/port';
+import { describeEnd } from '../hooks/runner';
 
 /** What a destination is handed: the archive kept in the state directory, and its facts. */
 export interface Delivery {
@@ -187,13 +188,7 @@ class CommandDestination implements Destination {
       if (result.ok) {
         return { ok: true, detail: `exit ${result.run.exit_code ?? 0}`, error: null, hookRunId: result.run.id };
       }
-      const how =
-        result.run.state === 'timed-out'
-          ? `was stopped at its time limit of ${result.run.timeout_seconds} s`
-          : result.run.signal
-            ? `was killed by ${result.run.signal}`
-            : `exited with code ${result.run.exit_code}`;
-      return failed(`The delivery command ${how}.`, result.run.id);
+      return failed(`The delivery command ${describeEnd(result.run)}.`, result.run.id);
     } finally {
       await fs.promises.rm(dir, { recursive: true, force: true });
     }

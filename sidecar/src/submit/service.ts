@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { SubmitConfig } from '../config/schema';
 import { busy, conflict, forbidden, hookFailed, notFound, WorkspaceError } from '../errors';
 import { HookRunner } from '../hooks/port';
+import { describeEnd, failureOf } from '../hooks/runner';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { Database } from '../quota/db';
@@ -45,9 +46,6 @@ export interface SubmitServiceOptions {
   nbconvert: string[];
   log: Logger;
 }
-
-/** Hook logs in an error body keep their end: the UI offers the whole log. */
-const OUTPUT_TAIL_CHARS = 4000;
 
 const RECEIPT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -360,13 +358,12 @@ export class SubmitService {
           timeoutMs: this.options.config.hook_timeout_seconds * 1000
         });
         if (!result.ok) {
-          const how = result.run.state === 'timed-out' ? `was stopped at its time limit of ${result.run.timeout_seconds} s` : `failed (exit code ${result.run.exit_code ?? result.run.signal})`;
           this.options.ledger.audit(actor, 'submit', { outcome: 'conversion-failed', source, hook_run: result.run.id });
-          throw hookFailed(`Not submitted: converting ${source} to ${conversion.to.toUpperCase()} ${how}.`, { run: result.run, output_tail: result.output.slice(-OUTPUT_TAIL_CHARS) });
+          throw hookFailed(`Not submitted: converting ${source} to ${conversion.to.toUpperCase()} ${describeEnd(result.run)}.`, failureOf(result));
         }
         const made = path.join(scratch, output);
         if (!fs.lstatSync(made, { throwIfNoEntry: false })?.isFile()) {
-          throw hookFailed(`Not submitted: converting ${source} ended well but wrote no ${output}.`, { run: result.run, output_tail: result.output.slice(-OUTPUT_TAIL_CHARS) });
+          throw hookFailed(`Not submitted: converting ${source} ended well but wrote no ${output}.`, failureOf(result));
         }
         out.push({ source: made, name: output, origin: 'conversion' });
       }
