@@ -68,6 +68,8 @@ class DirectoryDestination implements Destination {
         return failed(`The exchange folder ${this.dir} is not a folder.`);
       }
       await fs.promises.copyFile(d.archive, partial);
+      // The exchange folder's own permissions decide who reads it; the kept archive's 0600 does not carry over.
+      await fs.promises.chmod(partial, 0o644);
       const handle = await fs.promises.open(partial, 'r+');
       try {
         await handle.sync();

@@ -119,7 +119,8 @@ export class SubmitService {
 
   private checklistOf(scan: ScanResult): SubmitChecklist {
     const max = this.options.config.max_bytes;
-    const missing = [...scan.items.filter(i => !i.present).map(i => i.path), ...scan.conversions.filter(c => !c.ready).map(c => c.from)];
+    // A conversion's "from" is often a required entry too: named once.
+    const missing = [...new Set([...scan.items.filter(i => !i.present).map(i => i.path), ...scan.conversions.filter(c => !c.ready).map(c => c.from)])];
     const total = scan.files.reduce((sum, f) => sum + f.bytes, 0);
     let reason: string | null = null;
     if (!scan.items.length && !scan.conversions.length) {
