@@ -116,7 +116,7 @@ export function makeReceiver(port: number): Receiver {
     url: `http://127.0.0.1:${port}/hand-in`,
     received,
     answer,
-    listen: () => new Promise((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', () => resolve())),
+    listen: () => new Promise((resolve, reject) => (server.listening ? resolve() : server.once('error', reject).listen(port, '127.0.0.1', () => resolve()))),
     close: () => new Promise(resolve => (server.listening ? server.close(() => resolve()) : resolve()))
   };
 }
