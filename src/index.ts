@@ -8,6 +8,7 @@ import { refreshPlugin } from './plugins/refresh';
 import { restarterPlugin } from './plugins/restarter';
 import { snapshotsPlugin } from './plugins/snapshots';
 import { statusItemPlugin } from './plugins/statusItem';
+import { submitPlugin } from './plugins/submit';
 
 export * from './tokens';
 export { WorkspaceModel } from './model';
@@ -23,6 +24,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   gpuMeterPlugin,
   idlePlugin,
   snapshotsPlugin,
+  submitPlugin,
   hookLogPlugin
 ];
 export default plugins;

@@ -6,6 +6,9 @@
 #                                     (one fake H100), with a tiny quota, short ticks and
 #                                     an operator token (the tests grant used hours back)
 #   bash start-workspace.sh idle      a workspace that stops after seconds of inactivity
+#   bash start-workspace.sh project   a course project: Submit Project on (a required
+#                                     project.ipynb converted to HTML, delivered into
+#                                     the exchange folder $run/exchange)
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
@@ -39,6 +42,20 @@ if [ "$variant" = idle ]; then
 JSON
 )
 fi
+project_config=''
+if [ "$variant" = project ]; then
+  mkdir -p "$run/exchange"
+  project_config=$(cat <<JSON
+  ,"snapshots": { "schedule_minutes": 0 },
+  "submit": {
+    "enabled": true,
+    "required": ["project.ipynb"],
+    "conversions": [{ "from": "project.ipynb", "to": "html" }],
+    "destination": { "type": "directory", "path": "$PWD/$run/exchange" }
+  }
+JSON
+)
+fi
 cat > "$run/config.json" <<JSON
 {
   "home": { "cap_bytes": ${UI_TEST_HOME_CAP_BYTES:-8000000} },
@@ -48,7 +65,7 @@ cat > "$run/config.json" <<JSON
       "--LabApp.expose_app_in_browser=True",
       "--LabApp.workspaces_dir=$PWD/$run/lab-workspaces"
     ]
-  }$gpu_config$idle_config
+  }$gpu_config$idle_config$project_config
 }
 JSON
 exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \

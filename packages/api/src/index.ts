@@ -643,8 +643,10 @@ export interface SubmissionReceipt {
   phases_ms: SubmitPhaseTimes;
 }
 
-/** GET submissions: newest first. */
+/** GET submissions: newest first. Cheap (no look at the home): the page asks it to know whether to offer Submit Project. */
 export interface SubmissionListResponse {
+  /** Whether the operator enabled submission (`submit.enabled`). */
+  enabled: boolean;
   submissions: SubmissionReceipt[];
   running: SubmitActivity | null;
 }

@@ -57,7 +57,7 @@ export function addSubmitRoutes(router: Router, authed: Authed, service: () => S
     '/submissions',
     authed((_req, res) => {
       const found = service();
-      const answer: SubmissionListResponse = found ? found.list() : { submissions: [], running: null };
+      const answer: SubmissionListResponse = found ? found.list() : { enabled: false, submissions: [], running: null };
       res.json(answer);
     })
   );

@@ -165,7 +165,7 @@ export class SubmitService {
   }
 
   list(): SubmissionListResponse {
-    return { submissions: this.receipts.list(), running: this.activity() };
+    return { enabled: this.enabled, submissions: this.receipts.list(), running: this.activity() };
   }
 
   // ---- submitting ----------------------------------------------------------

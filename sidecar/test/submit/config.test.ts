@@ -69,6 +69,6 @@ describe('with submission not enabled', () => {
     assert.equal(res.status, 403);
     assert.match(String(res.body.message), /not enabled/);
     const history = await fetchJson<SubmissionListResponse>(sidecar.apiUrl('submissions'), { headers: tokenHeader(sidecar) });
-    assert.deepEqual(history.body, { submissions: [], running: null });
+    assert.deepEqual(history.body, { enabled: false, submissions: [], running: null });
   });
 });
