@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import type { SubmittedFile } from '@jupyterlab-gpu-workspace/api';
 import { launchGroups, RunAs, SETPRIV } from '../jupyter/launch';
 import { scanSubmission, ScanRequest, ScanResult } from './scan';
@@ -16,16 +15,19 @@ export interface WrittenArchive {
   bytes: number;
 }
 
-/** Hashes and counts a stream on its way to a file. */
-function hashing(): { through: PassThrough; digest: () => { sha256: string; bytes: number } } {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const through = new PassThrough();
-  through.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    bytes += chunk.length;
+/** sha256 and size of a file, read back (from the page cache: it was just written). */
+export function hashFile(file: string): Promise<{ sha256: string; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    fs.createReadStream(file)
+      .on('data', chunk => {
+        hash.update(chunk);
+        bytes += Buffer.byteLength(chunk);
+      })
+      .once('error', reject)
+      .once('end', () => resolve({ sha256: hash.digest('hex'), bytes }));
   });
-  return { through, digest: () => ({ sha256: hash.digest('hex'), bytes }) };
 }
 
 function readAll(stream: Readable): Promise<string> {
@@ -51,7 +53,8 @@ export class SubmissionReader {
     return this.runAs !== null && fs.existsSync(SETPRIV);
   }
 
-  private spawnWorker(): ReturnType<typeof spawn> {
+  /** The worker as the notebook user; its stdout is a pipe, or the archive file opened for it. */
+  private spawnWorker(stdout: number | 'pipe' = 'pipe'): ReturnType<typeof spawn> {
     const runAs = this.runAs as RunAs;
     const groups = launchGroups(runAs, false);
     return spawn(
@@ -64,7 +67,7 @@ export class SubmissionReader {
         process.execPath,
         path.join(__dirname, 'readerMain.js')
       ],
-      { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] }
+      { stdio: ['pipe', stdout, 'pipe', 'pipe'] }
     );
   }
 
@@ -81,35 +84,34 @@ export class SubmissionReader {
     return JSON.parse(out) as ScanResult;
   }
 
-  /** Writes the zip to `file` (a new file, 0600). Throws ZipTooLargeError when the files pass the limit. */
+  /**
+   * Writes the zip to `file` (a new file, 0600). The worker gets the file as
+   * its stdout, already open: it writes there without being able to open
+   * anything in the state directory. Throws ZipTooLargeError when the files
+   * pass the limit.
+   */
   async zip(req: ZipRequest, file: string): Promise<WrittenArchive> {
-    const sink = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
-    const { through, digest } = hashing();
-    const written = pipeline(through, sink);
     if (!this.asUser) {
+      const sink = fs.createWriteStream(file, { flags: 'wx', mode: 0o600 });
       try {
-        const { files } = await writeSubmissionZip(req, through);
-        await written;
-        return { files, ...digest() };
-      } catch (err) {
-        through.destroy();
-        await written.catch(() => undefined);
-        throw err;
+        const { files } = await writeSubmissionZip(req, sink);
+        return { files, ...(await hashFile(file)) };
+      } finally {
+        sink.destroy();
       }
     }
-    const child = this.spawnWorker();
+    const fd = fs.openSync(file, 'wx', 0o600);
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = this.spawnWorker(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     child.stdin?.end(JSON.stringify({ mode: 'zip', ...req }));
-    (child.stdout as Readable).pipe(through);
-    const [report, err, code] = await Promise.all([
-      readAll(child.stdio[3] as Readable),
-      readAll(child.stderr as Readable),
-      exitCode(child),
-      written.catch(() => undefined)
-    ]);
+    const [report, err, code] = await Promise.all([readAll(child.stdio[3] as Readable), readAll(child.stderr as Readable), exitCode(child)]);
     const result = parseReport(report);
     if (code === 0 && result?.ok && result.files) {
-      await written;
-      return { files: result.files, ...digest() };
+      return { files: result.files, ...(await hashFile(file)) };
     }
     if (result?.kind === 'too_large') {
       throw new ZipTooLargeError(result.bytes ?? req.maxBytes + 1, req.maxBytes);

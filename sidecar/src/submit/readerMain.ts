@@ -4,7 +4,8 @@
  * home is what that user may read, and a link swapped into the home while
  * it is read can never lead to root's files.
  *   {"mode": "scan", ...ScanRequest} → the ScanResult as JSON on stdout
- *   {"mode": "zip", ...ZipRequest}   → the zip on stdout; on fd 3 the result:
+ *   {"mode": "zip", ...ZipRequest}   → the zip on stdout (the archive file, opened by the
+ *                                      sidecar); on fd 3 the result:
  *                                      {"ok": true, "files": [...]} or {"ok": false, "kind", "message", ...}
  */
 import * as fs from 'node:fs';
@@ -35,7 +36,8 @@ async function main(): Promise<void> {
     return;
   }
   try {
-    // Not process.stdout: a pipe never ends it, so its 'finish' (every byte written) would never come.
+    // stdout is the archive file: a plain write stream on it says when every byte is written ('finish'),
+    // which process.stdout never does.
     const out = fs.createWriteStream('', { fd: 1, autoClose: false });
     const { files } = await writeSubmissionZip(req, out);
     report({ ok: true, files });

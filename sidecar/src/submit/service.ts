@@ -7,7 +7,7 @@ import type {
   SubmitPhase,
   SubmitPhaseTimes
 } from '@jupyterlab-gpu-workspace/api';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,7 +24,7 @@ import { HomeSnapshotter } from '../snapshots/port';
 import { makePrivateDir } from '../state/privateDir';
 import { Delivery, Destination, makeDestination } from './destinations';
 import { conversionOutput } from './patterns';
-import { SubmissionReader, WrittenArchive } from './reader';
+import { hashFile, SubmissionReader, WrittenArchive } from './reader';
 import { ReceiptStore } from './receipts';
 import { ScanResult } from './scan';
 import { manifestJson, ZipEntry, ZipTooLargeError } from './zip';
@@ -61,16 +61,6 @@ function archiveName(actor: string, at: Date, id: string): string {
   const who = actor.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+/, '_') || 'user';
   const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   return `${who}-${stamp}-${id.slice(0, 8)}.zip`;
-}
-
-function sha256File(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    fs.createReadStream(file)
-      .on('data', chunk => hash.update(chunk))
-      .once('error', reject)
-      .once('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 /**
@@ -424,7 +414,7 @@ export class SubmitService {
       if (!fs.existsSync(archive)) {
         throw conflict(`The archive of submission ${id} is no longer kept, so it cannot be delivered again; submit anew.`);
       }
-      if ((await sha256File(archive)) !== receipt.archive_sha256) {
+      if ((await hashFile(archive)).sha256 !== receipt.archive_sha256) {
         throw conflict(`The kept archive of submission ${id} no longer matches its receipt's sum; submit anew.`);
       }
       const started = performance.now();

@@ -2,7 +2,18 @@ import type { SubmittedFile } from '@jupyterlab-gpu-workspace/api';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { Transform, TransformCallback, Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
 import { ZipFile } from 'yazl';
+
+const deflateRaw = promisify(zlib.deflateRaw);
+
+/** How much of a file's start is tried with deflate to decide whether the file is worth compressing. */
+const SAMPLE_BYTES = 16 * 1024;
+/** A sample that does not shrink below this share of its size is stored as it is. */
+const WORTH_IT_RATIO = 0.9;
+/** Files sampled at once (each sample is one open and one 16 kB read). */
+const SAMPLE_CONCURRENCY = 8;
 
 /** One file to put in the archive: where to read it, and its name there. */
 export interface ZipEntry {
@@ -83,6 +94,45 @@ function openRegularFile(source: string): Promise<{ fd: number; stat: fs.Stats }
   });
 }
 
+/**
+ * Deflate is most of an archive's time, and data that does not shrink
+ * (model weights, arrays of floats, images, archives) costs it in full for
+ * nothing: such a file is stored as it is. A fast deflate of the file's first
+ * 16 kB decides. A file that cannot be opened here is left to the real open,
+ * which reports it.
+ */
+async function worthCompressing(source: string): Promise<boolean> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(source, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const sample = Buffer.alloc(SAMPLE_BYTES);
+    const { bytesRead } = await handle.read(sample, 0, SAMPLE_BYTES, 0);
+    if (bytesRead < 1024) {
+      return true;
+    }
+    const packed = await deflateRaw(sample.subarray(0, bytesRead), { level: 1 });
+    return packed.length < bytesRead * WORTH_IT_RATIO;
+  } catch {
+    return true;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** worthCompressing for every entry, a few at a time. */
+async function compressionPlan(entries: ZipEntry[]): Promise<boolean[]> {
+  const plan = new Array<boolean>(entries.length).fill(true);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < entries.length) {
+      const i = next++;
+      plan[i] = await worthCompressing(entries[i].source);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SAMPLE_CONCURRENCY, entries.length) }, worker));
+  return plan;
+}
+
 /** MANIFEST.json: the archive's own account of what it holds. */
 export function manifestJson(req: ZipRequest, files: SubmittedFile[]): Buffer {
   const body = { format: 'gpu-workspace-submission/1', ...req.submission, files };
@@ -95,12 +145,14 @@ export function manifestSha256(files: SubmittedFile[]): Buffer {
 }
 
 /**
- * Writes the submission zip to `out` in one pass: each file is read once,
- * hashed on its way into the zip, and MANIFEST.json with every sum goes in
- * last. Files are opened one at a time (yazl's lazy streams), so an archive
- * of thousands of files holds one descriptor.
+ * Writes the submission zip to `out` in one pass: each file is read once
+ * (after a 16 kB sample that decides whether it is compressed), hashed on
+ * its way into the zip, and MANIFEST.json with every sum goes in last.
+ * Files are opened one at a time (yazl's lazy streams), so an archive of
+ * thousands of files holds one descriptor.
  */
-export function writeSubmissionZip(req: ZipRequest, out: Writable): Promise<ZipResult> {
+export async function writeSubmissionZip(req: ZipRequest, out: Writable): Promise<ZipResult> {
+  const compress = await compressionPlan(req.entries);
   const zip = new ZipFile();
   let total = 0;
   const tooLarge = (n: number): Error | null => {
@@ -117,9 +169,9 @@ export function writeSubmissionZip(req: ZipRequest, out: Writable): Promise<ZipR
       }
     };
     const hashed: Array<Promise<SubmittedFile>> = req.entries.map(
-      entry =>
+      (entry, i) =>
         new Promise<SubmittedFile>((done, broke) => {
-          zip.addReadStreamLazy(entry.name, { mode: 0o100644 }, cb => {
+          zip.addReadStreamLazy(entry.name, { mode: 0o100644, compress: compress[i] }, cb => {
             openRegularFile(entry.source).then(
               ({ fd }) => {
                 const counter = new HashingCounter(tooLarge);
