@@ -24,6 +24,9 @@ export function submitConfigProblems(submit: SubmitConfig): string[] {
     }
   });
   const destination = submit.destination;
+  if (submit.enabled && !submit.required.length && !submit.conversions.length) {
+    problems.push('submit.required: name at least one file (or a conversion) when submit.enabled is true');
+  }
   if (submit.enabled && !destination) {
     problems.push('submit.destination: required when submit.enabled is true (a directory, an HTTP endpoint or a command)');
   }

@@ -96,8 +96,15 @@ export class HomeMatcher {
       // "**" stands for no folder at all, or for any folder below (links and dot-folders aside).
       await this.walk(dirAbs, dirRel, parts, i + 1, found);
       for (const entry of await this.list(dirAbs, dirRel, found)) {
-        if (entry.isDirectory() && matchesName('*', entry.name) && !this.isExcluded(entry.name)) {
-          await this.walk(path.join(dirAbs, entry.name), join(entry.name), parts, i, found);
+        if (!matchesName('*', entry.name) || this.isExcluded(entry.name)) {
+          continue;
+        }
+        const abs = path.join(dirAbs, entry.name);
+        if (entry.isDirectory()) {
+          await this.walk(abs, join(entry.name), parts, i, found);
+        } else if (entry.isSymbolicLink() && (await this.pointsToFolder(abs))) {
+          // Not descended into, but said: a data folder linked from elsewhere would otherwise vanish without a word.
+          found.skipped.set(join(entry.name), await this.linkReason(abs));
         }
       }
       return;
@@ -150,6 +157,14 @@ export class HomeMatcher {
       } else {
         found.skipped.set(rel, 'not a regular file');
       }
+    }
+  }
+
+  private async pointsToFolder(abs: string): Promise<boolean> {
+    try {
+      return (await fs.promises.stat(abs)).isDirectory();
+    } catch {
+      return false;
     }
   }
 

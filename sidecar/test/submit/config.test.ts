@@ -44,7 +44,8 @@ describe('the submit manifest at start-up', () => {
     assert.match(stderr, /submit\.destination\.path: .* must be outside the home folder/);
   });
 
-  test('submission enabled without a destination, or with an unknown kind, stops start-up', async () => {
+  test('submission enabled without a destination, with an unknown kind, or with nothing to submit, stops start-up', async () => {
+    assert.match(await refused({ enabled: true, destination: directory }), /submit\.required: name at least one file/);
     assert.match(await refused({ enabled: true, required: ['a.ipynb'] }), /submit\.destination: required when submit\.enabled is true/);
     assert.match(await refused({ enabled: true, required: ['a.ipynb'], destination: { type: 'ftp', path: '/x' } }), /submit\.destination\.type: must be one of "directory", "http", "command"/);
     assert.match(await refused({ enabled: true, required: ['a.ipynb'], destination: { type: 'http', url: 'https://hand-in.example/' } }), /submit\.destination: must have required property 'token'/);
