@@ -53,7 +53,7 @@ export default defineConfig({
     }
   },
   projects: [
-    { name: 'workspace', testMatch: ['workspace.spec.ts', 'snapshots.spec.ts'], use: { baseURL: `http://127.0.0.1:${PORT}` } },
+    { name: 'workspace', testMatch: ['workspace.spec.ts', 'snapshots.spec.ts', 'submit-off.spec.ts'], use: { baseURL: `http://127.0.0.1:${PORT}` } },
     { name: 'gpu', testMatch: 'gpu.spec.ts', use: { baseURL: `http://127.0.0.1:${GPU_PORT}` } },
     { name: 'idle', testMatch: 'idle.spec.ts', use: { baseURL: `http://127.0.0.1:${IDLE_PORT}` } },
     { name: 'project', testMatch: ['reset.spec.ts', 'submit.spec.ts'], use: { baseURL: `http://127.0.0.1:${PROJECT_PORT}` } }
