@@ -1,20 +1,13 @@
 import type { SubmissionListResponse, SubmissionReceipt, SubmitChecklist } from '@jupyterlab-gpu-workspace/api';
 import type { ApiRequest as Request, ApiResponse as Response, Router } from './router';
-import { badRequest, forbidden } from '../errors';
+import { forbidden } from '../errors';
+import { expectNoFields } from './body';
 import { Logger } from '../log';
 import { SubmitService } from '../submit/service';
 import { Caller } from './auth';
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
 type Authed = (handler: Handler) => (req: Request, res: Response) => Promise<void>;
-
-/** POST submit and retry take no fields: anything but `{}` (or no body) is refused. */
-function expectEmpty(req: Request): void {
-  const b: unknown = req.body ?? {};
-  if (typeof b !== 'object' || b === null || Array.isArray(b) || Object.keys(b).length) {
-    throw badRequest('This request takes no fields; send {}.');
-  }
-}
 
 /**
  * Submit Project. POST submit answers once the submission is delivered
@@ -46,7 +39,7 @@ export function addSubmitRoutes(router: Router, authed: Authed, service: () => S
   router.post(
     '/submit',
     authed(async (req, res, caller) => {
-      expectEmpty(req);
+      expectNoFields(req);
       log.info('submission requested', { user: caller.identity.username });
       const receipt: SubmissionReceipt = await submit().submit(caller.identity.username);
       res.json(receipt);
@@ -65,7 +58,7 @@ export function addSubmitRoutes(router: Router, authed: Authed, service: () => S
   router.post(
     '/submissions/:id/retry',
     authed(async (req, res, caller) => {
-      expectEmpty(req);
+      expectNoFields(req);
       log.info('submission retry requested', { user: caller.identity.username, id: req.params.id });
       const receipt: SubmissionReceipt = await submit().retry(String(req.params.id), caller.identity.username);
       res.json(receipt);
