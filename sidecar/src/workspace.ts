@@ -30,6 +30,8 @@ import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
 import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
+import { HookRunner } from './hooks/port';
+import { ResetService, resetPolicy } from './reset/service';
 
 export interface ServeOptions {
   port: number;
@@ -40,6 +42,8 @@ export interface ServeOptions {
   logger?: Logger;
   /** Home snapshots, where they exist: the idle stop and the end of keep-awake ask for one. */
   snapshotter?: HomeSnapshotter | null;
+  /** Operator hooks (the post-reset hook); none until the hook runner is wired in. */
+  hooks?: HookRunner | null;
 }
 
 export interface RunningWorkspace {
@@ -51,6 +55,7 @@ export interface RunningWorkspace {
   gpu: GpuService;
   idle: IdleController;
   snapshots: SnapshotService;
+  reset: ResetService;
   close(): Promise<void>;
 }
 
@@ -200,6 +205,8 @@ async function startLocked(
     backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
     log: log.child('supervisor')
   });
+  // The ledger is made at the first start: before it exists, the home is as the operator provided it.
+  const firstStart = !fs.existsSync(ledgerPath(state.root));
   const db = openDatabase(ledgerPath(state.root));
   const ledger = new Ledger(db);
   const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs: isolation.runAs, log: log.child('snapshots') });
@@ -207,13 +214,28 @@ async function startLocked(
     cpuModeEnforcement: enforcement,
     snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
   });
+  const reset = new ResetService({
+    home,
+    stateDir: state.root,
+    policy: resetPolicy(config),
+    runAs: isolation.runAs,
+    firstStart,
+    supervisor,
+    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
+    snapshotter: snapshots,
+    restorer: snapshots,
+    hooks: options.hooks ?? null,
+    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
+    log: log.child('reset')
+  });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
   const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
     token,
     kernelToken,
     cookieSecret: () => jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile)),
-    jupyterParked: () => supervisor.isParked
+    // Parked for inactivity, or held down for a reset: nobody can ask Jupyter, so credentials are checked here.
+    jupyterParked: () => supervisor.isParked || supervisor.isHeldDown
   });
   const apiPrefix = `${base}${API_PATH}`;
   const leases = new LeaseTable({
@@ -271,7 +293,8 @@ async function startLocked(
     idle,
     leases,
     events,
-    snapshots
+    snapshots,
+    reset
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
@@ -321,6 +344,9 @@ async function startLocked(
     cleanUp();
   };
   try {
+    // Before anything reads the home: the first-start template is taken, and a reset a crash interrupted
+    // is finished or rolled back (a home emptied half way must not look like an empty home to restore).
+    await reset.init();
     // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
     // Otherwise the repository opens in the background while Jupyter starts.
     await snapshots.init({ background: true });
@@ -341,5 +367,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, reset, close };
 }

@@ -20,9 +20,11 @@ import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
+import { ResetService } from '../reset/service';
 import { SnapshotService } from '../snapshots/service';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
+import { addResetRoutes } from './resetRoutes';
 import { addSnapshotRoutes } from './snapshotRoutes';
 
 export interface ApiDeps {
@@ -37,6 +39,8 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Home usage, snapshots and restores; absent in tests that need none. */
   snapshots?: SnapshotService;
+  /** Reset Data; absent in tests that need none. */
+  reset?: ResetService;
   log: Logger;
   idle: IdleController;
   leases: LeaseTable;
@@ -272,6 +276,7 @@ export function createApiRouter(deps: ApiDeps): Router {
   );
 
   addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
+  addResetRoutes(router, authed, () => deps.reset, deps.log);
 
   return router;
 }
