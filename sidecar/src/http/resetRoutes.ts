@@ -50,8 +50,10 @@ export function addResetRoutes(router: Router, authed: Authed, service: () => Re
 
   router.get(
     '/reset',
-    authed((_req, res) => {
-      const answer: ResetStatusResponse = reset().status();
+    authed(async (_req, res) => {
+      const service = reset();
+      await service.whenReady();
+      const answer: ResetStatusResponse = service.status();
       res.json(answer);
     })
   );

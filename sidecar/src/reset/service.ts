@@ -47,7 +47,9 @@ export interface ResetSupervisor {
 
 /** What an undo needs of the snapshot engine: its snapshots, and a whole-home restore. */
 export interface HomeRestorer {
+  /** Why snapshots cannot be used; read after whenReady() (the repository opens in the background). */
   readonly reason: string | null;
+  whenReady(): Promise<void>;
   list(): Promise<SnapshotInfo[]>;
   restoreHome(id: string): Promise<{ undo_snapshot: string }>;
 }
@@ -230,8 +232,13 @@ export class ResetService {
     }
   }
 
-  /** Why a reset cannot start now, or null. */
-  private refusal(): WorkspaceError | null {
+  /** Resolves once it is known whether snapshots work (the repository opens in the background at start). */
+  async whenReady(): Promise<void> {
+    await this.options.restorer?.whenReady();
+  }
+
+  /** Why a reset cannot start now because something else runs, or null. */
+  private busyRefusal(): WorkspaceError | null {
     const o = this.options;
     if (o.supervisor.isShuttingDown) {
       return stopping();
@@ -243,16 +250,19 @@ export class ResetService {
       return busy('The Jupyter server is starting, stopping or restarting. Try again once it runs.');
     }
     const blocked = o.blockedBy();
-    if (blocked) {
-      return busy(blocked);
-    }
+    return blocked ? busy(blocked) : null;
+  }
+
+  /** Why this workspace cannot reset at all right now (no template, no snapshots, no hook runner), or null. */
+  private setupRefusal(): WorkspaceError | null {
+    const o = this.options;
     if (this.templateProblem) {
       return new WorkspaceError(503, this.templateProblem, 'internal');
     }
-    if (!o.snapshotter) {
+    if (!o.snapshotter || !o.restorer) {
       return snapshotsUnavailable('Resets need snapshots, so that a reset can be undone, and snapshots are not set up in this workspace.');
     }
-    if (o.restorer?.reason) {
+    if (o.restorer.reason) {
       return snapshotsUnavailable(`Nothing can be reset while snapshots cannot be taken, because a reset must be undoable: ${o.restorer.reason}`);
     }
     if (o.policy.post_reset_hook.length > 0 && !o.hooks) {
@@ -262,7 +272,7 @@ export class ResetService {
   }
 
   status(): ResetStatusResponse {
-    const refusal = this.refusal();
+    const refusal = this.busyRefusal() ?? this.setupRefusal();
     return {
       template: this.templateSource,
       post_reset_hook: this.options.policy.post_reset_hook.length > 0,
@@ -281,12 +291,18 @@ export class ResetService {
    * reset and Jupyter runs).
    */
   async reset(actor: string): Promise<ResetResponse> {
-    const refusal = this.refusal();
+    const refusal = this.busyRefusal();
     if (refusal) {
       throw refusal;
     }
+    // Taken before anything is awaited: a second reset asked for meanwhile is refused as busy.
     this.step = 'snapshot';
     try {
+      await this.whenReady();
+      const unable = this.setupRefusal();
+      if (unable) {
+        throw unable;
+      }
       return await this.run(actor);
     } finally {
       this.step = null;
