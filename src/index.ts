@@ -2,6 +2,7 @@ import { JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { corePlugin } from './plugins/core';
 import { gpuMeterPlugin } from './plugins/gpuMeter';
 import { gpuTogglePlugin } from './plugins/gpuToggle';
+import { hookLogPlugin } from './plugins/hookLog';
 import { idlePlugin } from './plugins/idle';
 import { refreshPlugin } from './plugins/refresh';
 import { restarterPlugin } from './plugins/restarter';
@@ -21,6 +22,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   gpuTogglePlugin,
   gpuMeterPlugin,
   idlePlugin,
-  snapshotsPlugin
+  snapshotsPlugin,
+  hookLogPlugin
 ];
 export default plugins;

@@ -1,6 +1,6 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
-import type { GpuSwitchAccepted, IdleNotice, LiveState, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { GpuSwitchAccepted, HookEvent, IdleNotice, LiveState, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 import { ConnectionState, IWorkspaceModel, IWorkspaceRequester } from './tokens';
 
 export interface IWorkspaceModelOptions {
@@ -44,6 +44,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   private _statusReceivedAt = 0;
   private _changed = new Signal<IWorkspaceModel, void>(this);
   private _notice = new Signal<IWorkspaceModel, IdleNotice>(this);
+  private _hookEvent = new Signal<IWorkspaceModel, HookEvent>(this);
   private _poll: Poll;
   private _events: EventSource | null = null;
   private _eventsRetry: ReturnType<typeof setTimeout> | null = null;
@@ -78,6 +79,10 @@ export class WorkspaceModel implements IWorkspaceModel {
     return this._notice;
   }
 
+  get hookEvent(): ISignal<IWorkspaceModel, HookEvent> {
+    return this._hookEvent;
+  }
+
   /** Whether the live event stream is connected (the poll is then only a slow fallback). */
   get live(): boolean {
     return this._events?.readyState === 1;
@@ -105,6 +110,9 @@ export class WorkspaceModel implements IWorkspaceModel {
     });
     source.addEventListener('notice', event => {
       this._notice.emit(JSON.parse((event as MessageEvent<string>).data) as IdleNotice);
+    });
+    source.addEventListener('hook', event => {
+      this._hookEvent.emit(JSON.parse((event as MessageEvent<string>).data) as HookEvent);
     });
     source.onopen = () => {
       const frequency = this._poll.frequency;

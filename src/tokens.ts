@@ -1,7 +1,7 @@
 import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
-import type { IdleNotice, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { HookEvent, IdleNotice, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 
 // The wire types are defined once, in the contract package, for the extension, the sidecar and the tests.
 export type {
@@ -54,6 +54,8 @@ export interface IWorkspaceModel extends IDisposable {
   readonly statusReceivedAt: number;
   /** Notices the sidecar pushes (the last keep-awake lease ended, the workspace stopped or started). */
   readonly notice: ISignal<IWorkspaceModel, IdleNotice>;
+  /** Operator hook runs as they start, write output and end (the `hook` events of the live channel). */
+  readonly hookEvent: ISignal<IWorkspaceModel, HookEvent>;
   /** Tells the sidecar the user is here (real input): the idle clock starts over. */
   keepWorking(): Promise<void>;
   /** The request layer, for plugins that call endpoints of their own. */

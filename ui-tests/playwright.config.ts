@@ -31,7 +31,7 @@ export default defineConfig({
   expect: { timeout: 30_000 },
   retries: 0,
   workers: 1,
-  reporter: [['list']],
+  reporter: [['list'], ['./failure-summary.ts']],
   use: {
     // Galata's REST helpers (temp folders, kernels) authenticate with the token; the
     // cookie + XSRF path a person takes is exercised by its own test.

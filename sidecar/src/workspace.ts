@@ -30,8 +30,9 @@ import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
 import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
-import { HookRunner } from './hooks/port';
 import { ResetService, resetPolicy } from './reset/service';
+import { PtyHookRunner } from './hooks/runner';
+import type { HookEvent } from '@jupyterlab-gpu-workspace/api';
 
 export interface ServeOptions {
   port: number;
@@ -42,8 +43,6 @@ export interface ServeOptions {
   logger?: Logger;
   /** Home snapshots, where they exist: the idle stop and the end of keep-awake ask for one. */
   snapshotter?: HomeSnapshotter | null;
-  /** Operator hooks (the post-reset hook); none until the hook runner is wired in. */
-  hooks?: HookRunner | null;
 }
 
 export interface RunningWorkspace {
@@ -56,6 +55,7 @@ export interface RunningWorkspace {
   idle: IdleController;
   snapshots: SnapshotService;
   reset: ResetService;
+  hooks: PtyHookRunner;
   close(): Promise<void>;
 }
 
@@ -189,8 +189,9 @@ async function startLocked(
   // GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added to it once the port is known (before Jupyter starts).
   const env = jupyterEnv(isolation.runAs !== null);
 
+  const jupyterCommand = config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand();
   const supervisor = new JupyterSupervisor({
-    command: config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand(),
+    command: jupyterCommand,
     extraArgs: config.jupyter.extra_args,
     home,
     socketPath,
@@ -213,20 +214,6 @@ async function startLocked(
   const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), {
     cpuModeEnforcement: enforcement,
     snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
-  });
-  const reset = new ResetService({
-    home,
-    stateDir: state.root,
-    policy: resetPolicy(config),
-    runAs: isolation.runAs,
-    firstStart,
-    supervisor,
-    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
-    snapshotter: snapshots,
-    restorer: snapshots,
-    hooks: options.hooks ?? null,
-    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
-    log: log.child('reset')
   });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
@@ -261,11 +248,34 @@ async function startLocked(
     snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
     log: log.child('idle')
   });
+  const hooks = new PtyHookRunner({
+    runAs: isolation.runAs,
+    home,
+    env: () => env,
+    // `jupyter nbconvert` in a hook is the workspace's own Jupyter, as in its terminals.
+    pathPrepend: path.isAbsolute(jupyterCommand[0]) ? [path.dirname(jupyterCommand[0])] : [],
+    log: log.child('hooks')
+  });
+  const reset = new ResetService({
+    home,
+    stateDir: state.root,
+    policy: resetPolicy(config),
+    runAs: isolation.runAs,
+    firstStart,
+    supervisor,
+    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
+    snapshotter: snapshots,
+    restorer: snapshots,
+    hooks,
+    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
+    log: log.child('reset')
+  });
   const events = new LiveEvents({
     snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
   });
   idle.on('changed', () => events.changed());
   idle.on('notice', notice => events.notice(notice));
+  hooks.on('hook', (event: HookEvent) => events.hook(event));
   gpu.on('changed', () => events.changed());
   supervisor.on('state', () => events.changed());
   const stopKernelWatch =
@@ -294,7 +304,8 @@ async function startLocked(
     leases,
     events,
     snapshots,
-    reset
+    reset,
+    hooks
   });
   const guard = createGuard({
     allowedHosts: config.allowed_hosts,
@@ -332,6 +343,7 @@ async function startLocked(
   env.GPU_WORKSPACE_TOKEN = kernelToken;
   const close = async (): Promise<void> => {
     idle.close();
+    hooks.close();
     stopKernelWatch();
     events.close();
     server.close();
@@ -367,5 +379,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, reset, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, reset, hooks, close };
 }

@@ -302,7 +302,7 @@ describe('WorkspaceModel with live events', () => {
     delete g.EventSource;
   });
 
-  it('takes the live state from the stream, slows the poll while it is open, and passes notices on', async () => {
+  it('takes the live state from the stream, slows the poll while it is open, and passes notices and hook output on', async () => {
     g.EventSource = FakeEventSource;
     const sidecar = new ScriptedSidecar();
     sidecar.always('status', async () => status('1.2.3'));
@@ -323,6 +323,11 @@ describe('WorkspaceModel with live events', () => {
     model.notice.connect((_, n) => notices.push(n.kind));
     source.send('notice', { kind: 'lease_ended', message: 'm', snapshot: null });
     assert.deepEqual(notices, ['lease_ended']);
+    const hookOutput: string[] = [];
+    model.hookEvent.connect((_, e) => hookOutput.push(`${e.run.id}@${e.offset}:${e.chunk}`));
+    const run = { id: 'abcdef012345', title: 'Post-reset hook', command: ['true'], state: 'running', exit_code: null, signal: null, started_at: '', ended_at: null, timeout_seconds: 60 };
+    source.send('hook', { run, chunk: 'hello', offset: 0 });
+    assert.deepEqual(hookOutput, ['abcdef012345@0:hello']);
     model.dispose();
     assert.equal(source.closed, true);
   });

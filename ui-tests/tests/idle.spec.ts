@@ -164,8 +164,13 @@ test.describe('the idle stop in the browser', () => {
     });
     try {
       await expect(page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')).toHaveCount(1, { timeout: 60_000 });
-      await page.locator('.jp-Cell .cm-content').first().click();
-      await page.keyboard.press('Shift+Enter');
+      // Until the cell shows it runs ([*]): a key press that lands before the editor has focus runs nothing.
+      const prompt = page.locator('.jp-Cell .jp-InputPrompt').first();
+      await expect(async () => {
+        await page.locator('.jp-Cell .cm-content').first().click();
+        await page.keyboard.press('Shift+Enter');
+        await expect(prompt).toHaveText(/\[(\*|\d+)\]/, { timeout: 5_000 });
+      }).toPass({ timeout: 60_000 });
       const indicator = page.locator('.jp-gpu-workspace-idle');
       await expect(indicator).toHaveText(/Kept awake: training \(pid \d+\)/, { timeout: 60_000 });
       clearInterval(here);

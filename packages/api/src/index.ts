@@ -357,7 +357,7 @@ export interface IdleNotice {
 }
 
 /** Names of the SSE events on GET events. */
-export const LIVE_EVENTS = ['state', 'notice'] as const;
+export const LIVE_EVENTS = ['state', 'notice', 'hook'] as const;
 export type LiveEventName = (typeof LIVE_EVENTS)[number];
 
 /** A file or folder in the home that uses much space. */
@@ -478,7 +478,7 @@ export interface HookRunSummary {
   timeout_seconds: number;
 }
 
-/** GET hooks/runs/{id}?since=N: the run and its output (terminal text with ANSI colours) from byte N on. */
+/** GET hooks/runs/{id}?since=N: the run and its output (terminal text with ANSI colours) from character N on. */
 export interface HookRunResponse extends HookRunSummary {
   output: string;
   /** Where the output sent ends; ask with since=this for what comes next. */
@@ -600,4 +600,11 @@ export interface ResetUndoRequest {
 export interface ResetUndoResponse {
   snapshot_id: string;
   undo_snapshot: string;
+}
+
+/** SSE event `hook`: a hook run started (chunk ''), wrote `chunk` at `offset` of its output, or ended (chunk '', `run.state` says how). */
+export interface HookEvent {
+  run: HookRunSummary;
+  chunk: string;
+  offset: number;
 }

@@ -26,6 +26,8 @@ import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
 import { addResetRoutes } from './resetRoutes';
 import { addSnapshotRoutes } from './snapshotRoutes';
+import { addHookRoutes } from './hookRoutes';
+import { PtyHookRunner } from '../hooks/runner';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -41,6 +43,8 @@ export interface ApiDeps {
   snapshots?: SnapshotService;
   /** Reset Data; absent in tests that need none. */
   reset?: ResetService;
+  /** Operator hooks (post-reset, conversions, command destinations) and their logs; absent in tests that need none. */
+  hooks?: PtyHookRunner;
   log: Logger;
   idle: IdleController;
   leases: LeaseTable;
@@ -277,6 +281,7 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
   addResetRoutes(router, authed, () => deps.reset, deps.log);
+  addHookRoutes(router, authed, () => deps.hooks);
 
   return router;
 }

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { IdleNotice, LiveEventName, LiveState } from '@jupyterlab-gpu-workspace/api';
+import type { HookEvent, IdleNotice, LiveEventName, LiveState } from '@jupyterlab-gpu-workspace/api';
 import { rateLimited } from '../errors';
 
 export interface LiveEventsOptions {
@@ -66,6 +66,13 @@ export class LiveEvents {
   notice(notice: IdleNotice): void {
     for (const res of this.clients) {
       this.send(res, 'notice', notice);
+    }
+  }
+
+  /** A hook run's start, output or end, for open log panels (sent as it comes: output must not wait). */
+  hook(event: HookEvent): void {
+    for (const res of this.clients) {
+      this.send(res, 'hook', event);
     }
   }
 

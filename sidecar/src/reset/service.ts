@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { WorkspaceConfig } from '../config/schema';
 import { badRequest, busy, hookFailed, notFound, snapshotsUnavailable, StartupError, stopping, WorkspaceError } from '../errors';
 import { HookResult, HookRunner } from '../hooks/port';
+import { describeEnd, failureOf } from '../hooks/runner';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { sameFilesystem } from '../snapshots/homeFiles';
@@ -75,9 +76,6 @@ export interface ResetServiceOptions {
   audit: (actor: string, action: string, detail: object) => void;
   log: Logger;
 }
-
-/** How much of a failed hook's log the error body carries (the log panel has all of it). */
-const OUTPUT_TAIL_CHARS = 4000;
 
 const SNAPSHOT_ID = /^[0-9a-f]{8,64}$/;
 
@@ -403,7 +401,7 @@ export class ResetService {
       throw hookFailed(
         `The home was reset (${undoable}), but the post-reset hook ${this.howItFailed(hookResult)}.` +
           (startError ? ` The Jupyter server did not start again yet: ${startError.message}` : ''),
-        { run: hookResult.run, output_tail: hookResult.output.slice(-OUTPUT_TAIL_CHARS) },
+        failureOf(hookResult),
         422
       );
     }
@@ -426,9 +424,7 @@ export class ResetService {
   }
 
   private howItFailed(result: HookResult): string {
-    return result.run.state === 'timed-out' || result.run.signal
-      ? `was stopped at its time limit (${this.options.policy.hook_timeout_seconds} s, reset.hook_timeout_seconds)`
-      : `failed with exit code ${result.run.exit_code}`;
+    return result.run.state === 'timed-out' ? `${describeEnd(result.run)} (reset.hook_timeout_seconds)` : describeEnd(result.run);
   }
 
   private newEntry(snapshotId: string, startedAt: Date): ResetJournalEntry {

@@ -148,6 +148,21 @@ describe('requests the API cannot serve', () => {
     assert.equal(afterwards.jupyter.pid, before.jupyter.pid, 'Jupyter should not have been restarted');
   });
 
+  test('hook runs: a bad id or offset gets 400, an unknown run 404, and the list answers', async () => {
+    const list = await fetchJson<{ runs: unknown[] }>(sidecar.apiUrl('hooks/runs'), { headers: tokenHeader(sidecar) });
+    assert.equal(list.status, 200);
+    assert.ok(Array.isArray(list.body.runs));
+    const badId = await fetchJson(sidecar.apiUrl('hooks/runs/..%2Fsecrets'), { headers: tokenHeader(sidecar) });
+    assert.equal(badId.status, 400);
+    assertErrorBody(badId.body);
+    const badSince = await fetchJson(sidecar.apiUrl('hooks/runs/0123456789ab?since=-1'), { headers: tokenHeader(sidecar) });
+    assert.equal(badSince.status, 400);
+    assert.match(badSince.body.message as string, /since/);
+    const unknown = await fetchJson(sidecar.apiUrl('hooks/runs/0123456789ab'), { headers: tokenHeader(sidecar) });
+    assert.equal(unknown.status, 404);
+    assertErrorBody(unknown.body);
+  });
+
   test('an unknown route under the API prefix gets 404', async () => {
     const res = await fetchJson(sidecar.apiUrl('no/such/route'), { headers: tokenHeader(sidecar) });
     assert.equal(res.status, 404);

@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { terminalToLog } from '../../src/terminalText';
+
+describe('terminal output as a log', () => {
+  it('keeps colour codes and turns CRLF into line breaks', () => {
+    assert.equal(terminalToLog('\x1b[31mred\x1b[0m\r\nnext\r\n'), '\x1b[31mred\x1b[0m\nnext\n');
+  });
+
+  it('shows the last write of a line rewritten with carriage returns', () => {
+    assert.equal(terminalToLog('10%\r50%\r100%\r\ndone'), '100%\ndone');
+    assert.equal(terminalToLog('downloading 10%\rok'), 'okwnloading 10%');
+  });
+
+  it('drops cursor moves, erase-line and title sequences', () => {
+    assert.equal(terminalToLog('\x1b[?25lhidden cursor\x1b[K\x1b]0;title\x07 text\x1b[2J'), 'hidden cursor text');
+  });
+});
