@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
-import { copyInAsUser, exists, giveToUser } from '../snapshots/homeFiles';
+import { copyAllInAsUser, exists, giveToUser } from '../snapshots/homeFiles';
 import { ResetJournal, ResetJournalEntry, syncDir } from './journal';
 import { copyTree, syncFilesystem } from './template';
 
@@ -58,22 +58,27 @@ function moveOldOut(entry: ResetJournalEntry): void {
 }
 
 function moveNewIn(entry: ResetJournalEntry, ctx: SwapContext): void {
+  const incoming: string[] = [];
   for (const name of fs.readdirSync(entry.staged)) {
-    const target = path.join(entry.home, name);
-    if (exists(target)) {
+    if (exists(path.join(entry.home, name))) {
       // A kept cache of the same name stays; the template's copy of it is not needed.
       ctx.log.info('reset: the home keeps its own copy of an excluded name', { name });
-      continue;
-    }
-    if (entry.same_filesystem) {
-      fs.renameSync(path.join(entry.staged, name), target);
     } else {
-      copyInAsUser(path.join(entry.staged, name), target, path.dirname(entry.staged), ctx.runAs);
+      incoming.push(name);
     }
   }
   if (entry.same_filesystem) {
+    for (const name of incoming) {
+      fs.renameSync(path.join(entry.staged, name), path.join(entry.home, name));
+    }
     syncDir(entry.home);
   } else {
+    copyAllInAsUser(
+      incoming.map(name => path.join(entry.staged, name)),
+      entry.home,
+      path.dirname(entry.staged),
+      ctx.runAs
+    );
     syncFilesystem(entry.home);
   }
 }

@@ -44,7 +44,26 @@ export function giveToUser(target: string, runAs: RunAs | null): void {
  */
 export function copyInAsUser(staged: string, target: string, staging: string, runAs: RunAs | null): void {
   fs.chmodSync(staging, 0o711);
-  const cp = ['cp', '-a', '--no-target-directory', staged, target];
+  cpAsUser(['--no-target-directory', staged, target], runAs);
+}
+
+/** How many entries one cp is given at a time (far below the kernel's argument limit). */
+const CP_BATCH = 500;
+
+/**
+ * Copies staged entries into the folder `targetDir` under their own names
+ * (all known to be free there), as copyInAsUser does one, with one cp per
+ * few hundred entries rather than one each.
+ */
+export function copyAllInAsUser(staged: string[], targetDir: string, staging: string, runAs: RunAs | null): void {
+  fs.chmodSync(staging, 0o711);
+  for (let i = 0; i < staged.length; i += CP_BATCH) {
+    cpAsUser(['--target-directory', targetDir, '--', ...staged.slice(i, i + CP_BATCH)], runAs);
+  }
+}
+
+function cpAsUser(cpArgs: string[], runAs: RunAs | null): void {
+  const cp = ['cp', '-a', ...cpArgs];
   const [file, args] =
     runAs && fs.existsSync(SETPRIV)
       ? [SETPRIV, [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', ...cp]]
