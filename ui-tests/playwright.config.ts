@@ -3,9 +3,10 @@ import { defineConfig } from '@playwright/test';
 export const PORT = Number(process.env.UI_TEST_PORT ?? 8899);
 export const GPU_PORT = Number(process.env.UI_TEST_GPU_PORT ?? 8898);
 export const IDLE_PORT = Number(process.env.UI_TEST_IDLE_PORT ?? 8897);
+export const PROJECT_PORT = Number(process.env.UI_TEST_PROJECT_PORT ?? 8896);
 export const TOKEN = process.env.UI_TEST_TOKEN ?? 'ui-test-token';
 
-const server = (variant: 'plain' | 'gpu' | 'idle', port: number) => ({
+const server = (variant: 'plain' | 'gpu' | 'idle' | 'project', port: number) => ({
   command: `bash start-workspace.sh ${variant}`,
   // Ready means Jupyter answers, not just the sidecar: the sidecar's /health is up before Jupyter
   // has started, and tests begun then race Jupyter's cold start. Jupyter's own unauthenticated
@@ -21,9 +22,10 @@ const server = (variant: 'plain' | 'gpu' | 'idle', port: number) => ({
 
 /**
  * Galata against the real sidecar (which starts the real Jupyter server), in
- * Debian's Chromium. Playwright cannot download browsers here. Three workspaces:
- * this machine as it is (no GPU), one whose nvidia-smi is the test stand-in, and
- * one that stops after seconds of inactivity.
+ * Debian's Chromium. Playwright cannot download browsers here. Four workspaces:
+ * this machine as it is (no GPU), one whose nvidia-smi is the test stand-in,
+ * one that stops after seconds of inactivity, and one for Reset Data and
+ * Submit Project (an operator reset template; submission).
  */
 export default defineConfig({
   testDir: './tests',
@@ -54,7 +56,8 @@ export default defineConfig({
   projects: [
     { name: 'workspace', testMatch: ['workspace.spec.ts', 'snapshots.spec.ts'], use: { baseURL: `http://127.0.0.1:${PORT}` } },
     { name: 'gpu', testMatch: 'gpu.spec.ts', use: { baseURL: `http://127.0.0.1:${GPU_PORT}` } },
-    { name: 'idle', testMatch: 'idle.spec.ts', use: { baseURL: `http://127.0.0.1:${IDLE_PORT}` } }
+    { name: 'idle', testMatch: 'idle.spec.ts', use: { baseURL: `http://127.0.0.1:${IDLE_PORT}` } },
+    { name: 'project', testMatch: ['reset.spec.ts', 'submit.spec.ts'], use: { baseURL: `http://127.0.0.1:${PROJECT_PORT}` } }
   ],
-  webServer: [server('plain', PORT), server('gpu', GPU_PORT), server('idle', IDLE_PORT)]
+  webServer: [server('plain', PORT), server('gpu', GPU_PORT), server('idle', IDLE_PORT), server('project', PROJECT_PORT)]
 });

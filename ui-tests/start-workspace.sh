@@ -6,6 +6,7 @@
 #                                     (one fake H100), with a tiny quota, short ticks and
 #                                     an operator token (the tests grant used hours back)
 #   bash start-workspace.sh idle      a workspace that stops after seconds of inactivity
+#   bash start-workspace.sh project   Reset Data and Submit Project: an operator reset template
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
@@ -39,6 +40,17 @@ if [ "$variant" = idle ]; then
 JSON
 )
 fi
+project_config=''
+if [ "$variant" = project ]; then
+  # The operator's clean home: what a reset puts back.
+  mkdir -p "$run/reset-template/notebooks"
+  printf '# Welcome to the course\n\nStart with notebooks/lesson1.ipynb.\n' > "$run/reset-template/welcome.md"
+  printf '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n' > "$run/reset-template/notebooks/lesson1.ipynb"
+  project_config=$(cat <<JSON
+  ,"reset": { "template_dir": "$PWD/$run/reset-template" }
+JSON
+)
+fi
 cat > "$run/config.json" <<JSON
 {
   "home": { "cap_bytes": ${UI_TEST_HOME_CAP_BYTES:-8000000} },
@@ -48,7 +60,7 @@ cat > "$run/config.json" <<JSON
       "--LabApp.expose_app_in_browser=True",
       "--LabApp.workspaces_dir=$PWD/$run/lab-workspaces"
     ]
-  }$gpu_config$idle_config
+  }$gpu_config$idle_config$project_config
 }
 JSON
 exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \
