@@ -190,9 +190,14 @@ export class ResetService {
       const rerun = e.hook === 'pending';
       e = this.journal.update(e, { hook: rerun ? 'rerunning' : 'failed' });
       if (rerun) {
-        const result = await this.runHook(e);
-        e = this.journal.update(e, { hook: result === null ? 'none' : result.ok ? 'succeeded' : 'failed', hook_run: result?.run.id ?? null });
-        message += result && !result.ok ? ' The post-reset hook, run again then, failed.' : ' The post-reset hook was run again.';
+        let result: HookResult | null = null;
+        try {
+          result = await this.runHook(e);
+        } catch (err) {
+          log.error('the post-reset hook could not be run again', { error: (err as Error).message });
+        }
+        e = this.journal.update(e, { hook: result?.ok ? 'succeeded' : 'failed', hook_run: result?.run.id ?? null });
+        message += result?.ok ? ' The post-reset hook was run again.' : ' The post-reset hook, run again then, failed.';
       } else {
         message += ' The post-reset hook did not finish twice, so it was not run again.';
       }
@@ -350,9 +355,8 @@ export class ResetService {
         swapStarted = true;
         entry = this.swap(entry, actor);
         timings.swap_ms = lap();
-        if (o.policy.post_reset_hook.length > 0) {
+        if (entry.hook === 'pending') {
           this.step = 'hook';
-          entry = this.journal.update(entry, { hook: 'pending' });
           try {
             hook = await this.runHook(entry);
           } catch (err) {
@@ -450,7 +454,8 @@ export class ResetService {
       aside: path.join(workDir, 'previous'),
       same_filesystem: same,
       kept: [],
-      hook: 'none',
+      // Pending from the start: a crash once the clean copy is in place runs it at the next start.
+      hook: this.options.policy.post_reset_hook.length > 0 ? 'pending' : 'none',
       hook_run: null,
       started_at: startedAt.toISOString(),
       finished_at: null,

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ResetPhase, ResetStatusResponse } from '@jupyterlab-gpu-workspace/api';
-import { makeTempDirs, Sidecar, startSidecar, TempDirs } from '../support/sidecar';
+import { makeTempDirs, Sidecar, startSidecar, TempDirs, waitFor } from '../support/sidecar';
 import { auditRows, courseHome, listing, post, readJournal, resetStatus, userWork, write } from './support';
 
 const ENTRIES = 6000;
@@ -81,7 +81,7 @@ describe('a sidecar killed in the middle of a reset', () => {
   });
 
   /** Starts a reset over a home of user work, kills the sidecar at `phase`, starts it again, and reports. */
-  async function crashAt(phase: ResetPhase): Promise<Crash> {
+  async function crashAt(phase: ResetPhase, alsoWaitFor?: { what: string; check: () => boolean }): Promise<Crash> {
     assert.ok(sidecar);
     userWork(dirs.home);
     for (const name of fs.readdirSync(dirs.home).filter(n => n.startsWith('work-'))) {
@@ -93,6 +93,9 @@ describe('a sidecar killed in the middle of a reset', () => {
     const watching = journalReaches(dirs.stateDir, [phase]);
     const reset = post(sidecar, 'reset', CONFIRM).catch(() => null);
     const reached = await watching;
+    if (alsoWaitFor) {
+      await waitFor(alsoWaitFor.what, () => (alsoWaitFor.check() ? true : undefined), { intervalMs: 20 });
+    }
     const killed = await sidecar.signalAndWait('SIGKILL', 10_000);
     assert.ok(killed, 'the sidecar died');
     await reset;
@@ -137,7 +140,8 @@ describe('a sidecar killed in the middle of a reset', () => {
 
   test('killed during the post-reset hook: the reset is finished and the hook run again', async () => {
     fs.writeFileSync(slowHookMark, '');
-    const crash = await crashAt('template-in-place');
+    // Killed once the hook runs (it removes the mark first thing), not between the swap and its start.
+    const crash = await crashAt('template-in-place', { what: 'the slow hook to start', check: () => !fs.existsSync(slowHookMark) });
     assertWhole(crash, 'finished');
     assert.equal(fs.readFileSync(path.join(dirs.home, 'hook-ran.txt'), 'utf8'), 'ran\n');
     assert.match(crash.status.last?.message ?? '', /hook was run again/);
