@@ -120,7 +120,7 @@ export class ResetService {
    * none yet), then finishes or rolls back a reset that a crash interrupted.
    */
   async init(): Promise<void> {
-    this.checkTemplate();
+    await this.checkTemplate();
     let entry: ResetJournalEntry | null;
     try {
       entry = this.journal.read();
@@ -136,7 +136,7 @@ export class ResetService {
     this.removeLeftovers(entry);
   }
 
-  private checkTemplate(): void {
+  private async checkTemplate(): Promise<void> {
     const policy = this.options.policy;
     if (policy.template_dir) {
       const dir = this.templateDir;
@@ -161,7 +161,7 @@ export class ResetService {
       return;
     }
     try {
-      takeFirstStartTemplate(this.home, this.templateDir, policy.exclude);
+      await takeFirstStartTemplate(this.home, this.templateDir, policy.exclude);
       this.options.log.info('took the reset template: the home as it is at this first start', { template: this.templateDir });
     } catch (err) {
       this.templateProblem = `The reset template could not be made at the first start: ${(err as Error).message}`;
@@ -174,7 +174,7 @@ export class ResetService {
     log.warn('a reset was interrupted; bringing the home to a whole state', { id: entry.id, phase: entry.phase });
     let recovered: { entry: ResetJournalEntry; action: 'rolled-back' | 'finished' };
     try {
-      recovered = recover(entry, this.ctx);
+      recovered = await recover(entry, this.ctx);
     } catch (err) {
       // Left as it is for the operator (and the next start tries again); resets are refused meanwhile.
       this.templateProblem = `An interrupted reset could not be finished or rolled back: ${(err as Error).message}`;
@@ -336,7 +336,7 @@ export class ResetService {
     this.journal.write(entry);
     this.last = entry;
     try {
-      stageTemplate(entry, o.runAs);
+      await stageTemplate(entry, o.runAs);
       this.checkSpace(entry);
     } catch (err) {
       throw this.failedBeforeSwap(entry, actor, err instanceof WorkspaceError ? err : new WorkspaceError(500, `Nothing was reset: the clean copy could not be prepared (${(err as Error).message}).`, 'internal'));
@@ -353,7 +353,7 @@ export class ResetService {
         timings.stop_ms = lap();
         this.step = 'swapping';
         swapStarted = true;
-        entry = this.swap(entry, actor);
+        entry = await this.swap(entry, actor);
         timings.swap_ms = lap();
         if (entry.hook === 'pending') {
           this.step = 'hook';
@@ -485,16 +485,16 @@ export class ResetService {
   }
 
   /** The swap, with Jupyter stopped. A failure part way is rolled back (or finished) at once, never left half done. */
-  private swap(entry: ResetJournalEntry, actor: string): ResetJournalEntry {
+  private async swap(entry: ResetJournalEntry, actor: string): Promise<ResetJournalEntry> {
     const kept = fs.readdirSync(this.home).filter(excludedBy(this.options.policy.exclude));
     try {
-      return swapIn(entry, kept, this.ctx);
+      return await swapIn(entry, kept, this.ctx);
     } catch (err) {
       const where = this.journal.read() ?? entry;
       this.options.log.error('reset swap failed; bringing the home to a whole state', { id: entry.id, phase: where.phase, error: (err as Error).message });
       let recovered;
       try {
-        recovered = recover(where, this.ctx);
+        recovered = await recover(where, this.ctx);
       } catch (again) {
         this.templateProblem = `A reset failed part way and could not be undone: ${(again as Error).message}. The next start tries again.`;
         throw new WorkspaceError(500, `${this.templateProblem} The operator must look at the workspace.`, 'internal');

@@ -25,12 +25,12 @@ export interface SwapContext {
 }
 
 /** Copies the template into the staging folder and gives it to the notebook user. */
-export function stageTemplate(entry: ResetJournalEntry, runAs: RunAs | null): { files: number; bytes: number } {
+export async function stageTemplate(entry: ResetJournalEntry, runAs: RunAs | null): Promise<{ files: number; bytes: number }> {
   fs.mkdirSync(path.dirname(entry.staged), { recursive: true, mode: 0o700 });
   fs.rmSync(entry.staged, { recursive: true, force: true });
-  const counts = copyTree(entry.template_dir, entry.staged);
+  const counts = await copyTree(entry.template_dir, entry.staged);
   giveToUser(entry.staged, runAs);
-  syncFilesystem(entry.staged);
+  await syncFilesystem(entry.staged);
   return counts;
 }
 
@@ -57,7 +57,7 @@ function moveOldOut(entry: ResetJournalEntry): void {
   }
 }
 
-function moveNewIn(entry: ResetJournalEntry, ctx: SwapContext): void {
+async function moveNewIn(entry: ResetJournalEntry, ctx: SwapContext): Promise<void> {
   const incoming: string[] = [];
   for (const name of fs.readdirSync(entry.staged)) {
     if (exists(path.join(entry.home, name))) {
@@ -73,13 +73,13 @@ function moveNewIn(entry: ResetJournalEntry, ctx: SwapContext): void {
     }
     syncDir(entry.home);
   } else {
-    copyAllInAsUser(
+    await copyAllInAsUser(
       incoming.map(name => path.join(entry.staged, name)),
       entry.home,
       path.dirname(entry.staged),
       ctx.runAs
     );
-    syncFilesystem(entry.home);
+    await syncFilesystem(entry.home);
   }
 }
 
@@ -88,11 +88,11 @@ function moveNewIn(entry: ResetJournalEntry, ctx: SwapContext): void {
  * Resolves with the journal at `template-in-place`; a failure part way leaves
  * the journal where it got to, for `recover`.
  */
-export function swapIn(entry: ResetJournalEntry, kept: string[], ctx: SwapContext): ResetJournalEntry {
+export async function swapIn(entry: ResetJournalEntry, kept: string[], ctx: SwapContext): Promise<ResetJournalEntry> {
   let e = ctx.journal.update(entry, { phase: 'prepared', kept });
   moveOldOut(e);
   e = ctx.journal.update(e, { phase: 'old-moved-aside' });
-  moveNewIn(e, ctx);
+  await moveNewIn(e, ctx);
   return ctx.journal.update(e, { phase: 'template-in-place' });
 }
 
@@ -128,17 +128,17 @@ function rollBack(entry: ResetJournalEntry, ctx: SwapContext): void {
 }
 
 /** Completes the swap from wherever it stopped (another filesystem, or the clean copy already complete). */
-function finish(entry: ResetJournalEntry, ctx: SwapContext): ResetJournalEntry {
+async function finish(entry: ResetJournalEntry, ctx: SwapContext): Promise<ResetJournalEntry> {
   if (!entry.same_filesystem) {
     if (!exists(entry.staged)) {
       // The staging folder was in /tmp and a reboot took it: make the clean copy again.
-      stageTemplate(entry, ctx.runAs);
+      await stageTemplate(entry, ctx.runAs);
     }
     // Old entries (in the pre-reset snapshot) and a part-copied clean copy alike go; then all of it comes in.
     for (const name of replaced(entry)) {
       fs.rmSync(path.join(entry.home, name), { recursive: true, force: true });
     }
-    moveNewIn(entry, ctx);
+    await moveNewIn(entry, ctx);
   }
   return ctx.journal.update(entry, { phase: 'template-in-place' });
 }
@@ -149,7 +149,7 @@ function finish(entry: ResetJournalEntry, ctx: SwapContext): ResetJournalEntry {
  * caller's to run). Returns the journal as it then is; `outcome` is left for
  * the caller to set.
  */
-export function recover(entry: ResetJournalEntry, ctx: SwapContext): { entry: ResetJournalEntry; action: 'rolled-back' | 'finished' } {
+export async function recover(entry: ResetJournalEntry, ctx: SwapContext): Promise<{ entry: ResetJournalEntry; action: 'rolled-back' | 'finished' }> {
   switch (entry.phase) {
     case 'preparing':
       // The home was not touched yet.
@@ -157,10 +157,10 @@ export function recover(entry: ResetJournalEntry, ctx: SwapContext): { entry: Re
     case 'prepared':
     case 'old-moved-aside':
       if (!entry.same_filesystem) {
-        return { entry: finish(entry, ctx), action: 'finished' };
+        return { entry: await finish(entry, ctx), action: 'finished' };
       }
       if (entry.phase === 'old-moved-aside' && cleanCopyInPlace(entry)) {
-        return { entry: finish(entry, ctx), action: 'finished' };
+        return { entry: await finish(entry, ctx), action: 'finished' };
       }
       rollBack(entry, ctx);
       return { entry, action: 'rolled-back' };

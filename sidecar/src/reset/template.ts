@@ -1,6 +1,7 @@
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { globToRegExp } from '../snapshots/service';
 
 /** Whether a name matches one of the `home.exclude` globs (caches: neither snapshotted nor part of a template). */
@@ -16,27 +17,23 @@ const COPY_CHUNK = 1 << 20;
  * the home is the user's, and root must not be led to read elsewhere by a
  * link swapped in after the walk looked.
  */
-function copyFileNoFollow(src: string, dest: string, mode: number): void {
-  const input = fs.openSync(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+async function copyFileNoFollow(src: string, dest: string, mode: number, buffer: Buffer): Promise<void> {
+  const input = await fs.promises.open(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    const output = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode & 0o7777);
+    const output = await fs.promises.open(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode & 0o7777);
     try {
-      const buffer = Buffer.allocUnsafe(COPY_CHUNK);
       for (;;) {
-        const n = fs.readSync(input, buffer, 0, COPY_CHUNK, null);
-        if (n === 0) {
+        const { bytesRead } = await input.read(buffer, 0, COPY_CHUNK, null);
+        if (bytesRead === 0) {
           break;
         }
-        let written = 0;
-        while (written < n) {
-          written += fs.writeSync(output, buffer, written, n - written);
-        }
+        await output.write(buffer, 0, bytesRead);
       }
     } finally {
-      fs.closeSync(output);
+      await output.close();
     }
   } finally {
-    fs.closeSync(input);
+    await input.close();
   }
 }
 
@@ -45,43 +42,47 @@ function copyFileNoFollow(src: string, dest: string, mode: number): void {
  * links, never followed), with their modes and modification times; names
  * that `skip` matches are left out at any depth, and so are sockets, pipes
  * and devices. `dest` must not exist. Owners are not copied: whoever puts
- * the copy in a home gives it to the notebook user.
+ * the copy in a home gives it to the notebook user. Asynchronous, one file
+ * at a time: the front door keeps serving while a large template is copied.
  */
-export function copyTree(src: string, dest: string, skip: (name: string) => boolean = () => false): { files: number; bytes: number } {
+export async function copyTree(src: string, dest: string, skip: (name: string) => boolean = () => false): Promise<{ files: number; bytes: number }> {
   const counts = { files: 0, bytes: 0 };
-  const walk = (from: string, to: string, st: fs.Stats): void => {
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  const walk = async (from: string, to: string, st: fs.Stats): Promise<void> => {
     if (st.isDirectory()) {
-      fs.mkdirSync(to, { mode: 0o700 });
-      for (const name of fs.readdirSync(from)) {
+      await fs.promises.mkdir(to, { mode: 0o700 });
+      for (const name of await fs.promises.readdir(from)) {
         if (skip(name)) {
           continue;
         }
         const child = path.join(from, name);
-        const childSt = fs.lstatSync(child, { throwIfNoEntry: false });
+        const childSt = await fs.promises.lstat(child).catch(() => null);
         if (childSt) {
-          walk(child, path.join(to, name), childSt);
+          await walk(child, path.join(to, name), childSt);
         }
       }
-      fs.chmodSync(to, st.mode & 0o7777);
-      fs.utimesSync(to, st.atime, st.mtime);
+      await fs.promises.chmod(to, st.mode & 0o7777);
+      await fs.promises.utimes(to, st.atime, st.mtime);
     } else if (st.isFile()) {
-      copyFileNoFollow(from, to, st.mode);
-      fs.chmodSync(to, st.mode & 0o7777);
-      fs.utimesSync(to, st.atime, st.mtime);
+      await copyFileNoFollow(from, to, st.mode, buffer);
+      await fs.promises.chmod(to, st.mode & 0o7777);
+      await fs.promises.utimes(to, st.atime, st.mtime);
       counts.files += 1;
       counts.bytes += st.size;
     } else if (st.isSymbolicLink()) {
-      fs.symlinkSync(fs.readlinkSync(from), to);
-      fs.lutimesSync(to, st.atime, st.mtime);
+      await fs.promises.symlink(await fs.promises.readlink(from), to);
+      await fs.promises.lutimes(to, st.atime, st.mtime);
     }
   };
-  walk(src, dest, fs.lstatSync(src));
+  await walk(src, dest, await fs.promises.lstat(src));
   return counts;
 }
 
+const execFileAsync = promisify(execFile);
+
 /** Flushes the filesystem holding `p` (syncfs): what was copied there is on the disk before the journal says so. */
-export function syncFilesystem(p: string): void {
-  spawnSync('sync', ['-f', p]);
+export async function syncFilesystem(p: string): Promise<void> {
+  await execFileAsync('sync', ['-f', p]).catch(() => undefined);
 }
 
 /**
@@ -91,12 +92,11 @@ export function syncFilesystem(p: string): void {
  * temporary folder and renamed into place, so a crash in the middle leaves
  * no half template.
  */
-export function takeFirstStartTemplate(home: string, templateDir: string, excludes: string[]): void {
-  const parent = path.dirname(templateDir);
-  fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+export async function takeFirstStartTemplate(home: string, templateDir: string, excludes: string[]): Promise<void> {
+  fs.mkdirSync(path.dirname(templateDir), { recursive: true, mode: 0o700 });
   const partial = `${templateDir}.partial`;
   fs.rmSync(partial, { recursive: true, force: true });
-  copyTree(home, partial, excludedBy(excludes));
-  syncFilesystem(partial);
+  await copyTree(home, partial, excludedBy(excludes));
+  await syncFilesystem(partial);
   fs.renameSync(partial, templateDir);
 }

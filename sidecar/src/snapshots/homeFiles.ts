@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { RunAs, SETPRIV } from '../jupyter/launch';
 
 /**
@@ -55,19 +56,31 @@ const CP_BATCH = 500;
  * (all known to be free there), as copyInAsUser does one, with one cp per
  * few hundred entries rather than one each.
  */
-export function copyAllInAsUser(staged: string[], targetDir: string, staging: string, runAs: RunAs | null): void {
+export async function copyAllInAsUser(staged: string[], targetDir: string, staging: string, runAs: RunAs | null): Promise<void> {
   fs.chmodSync(staging, 0o711);
   for (let i = 0; i < staged.length; i += CP_BATCH) {
-    cpAsUser(['--target-directory', targetDir, '--', ...staged.slice(i, i + CP_BATCH)], runAs);
+    const [file, args] = cpAsUserArgv(['--target-directory', targetDir, '--', ...staged.slice(i, i + CP_BATCH)], runAs);
+    try {
+      await execFileAsync(file, args, { maxBuffer: 16 * 1024 * 1024 });
+    } catch (err) {
+      const e = err as Error & { stderr?: string };
+      throw new Error((e.stderr || e.message).trim());
+    }
   }
 }
 
-function cpAsUser(cpArgs: string[], runAs: RunAs | null): void {
+const execFileAsync = promisify(execFile);
+
+/** `cp -a ARGS`, through setpriv as the notebook user when there is one. */
+function cpAsUserArgv(cpArgs: string[], runAs: RunAs | null): [string, string[]] {
   const cp = ['cp', '-a', ...cpArgs];
-  const [file, args] =
-    runAs && fs.existsSync(SETPRIV)
-      ? [SETPRIV, [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', ...cp]]
-      : [cp[0], cp.slice(1)];
+  return runAs && fs.existsSync(SETPRIV)
+    ? [SETPRIV, [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', ...cp]]
+    : [cp[0], cp.slice(1)];
+}
+
+function cpAsUser(cpArgs: string[], runAs: RunAs | null): void {
+  const [file, args] = cpAsUserArgv(cpArgs, runAs);
   const r = spawnSync(file, args, { encoding: 'utf8' });
   if (r.status !== 0) {
     throw new Error((r.stderr || r.error?.message || `cp exited with ${r.status}`).trim());
