@@ -217,10 +217,12 @@ async function startLocked(
   });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
+  let cookieKey: Buffer | undefined;
   const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
     token,
     kernelToken,
-    cookieSecret: () => jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile)),
+    // The secret file is pinned for the workspace's life: derive the key once, not per request while stopped.
+    cookieSecret: () => (cookieKey ??= jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile))),
     // Parked for inactivity, or held down for a reset: nobody can ask Jupyter, so credentials are checked here.
     jupyterParked: () => supervisor.isParked || supervisor.isHeldDown
   });

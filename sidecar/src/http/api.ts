@@ -26,6 +26,7 @@ import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
 import { addResetRoutes } from './resetRoutes';
 import { addSnapshotRoutes } from './snapshotRoutes';
+import { expectNoFields, objectBody } from './body';
 import { addHookRoutes } from './hookRoutes';
 import { PtyHookRunner } from '../hooks/runner';
 
@@ -68,30 +69,6 @@ function leaseId(req: Request): string {
 }
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
-
-/** Requests that need no body must not smuggle one: anything but an empty JSON object is refused. */
-function expectNoFields(req: Request): void {
-  const body: unknown = req.body;
-  if (body === undefined || body === null) {
-    return;
-  }
-  if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).length > 0) {
-    throw badRequest('This request takes no fields; send an empty body or {}.');
-  }
-}
-
-/** Reads a JSON object body, refusing anything else and any key not listed. */
-function objectBody(req: Request, allowed: string[]): Record<string, unknown> {
-  const body: unknown = req.body;
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw badRequest('Send a JSON object as the request body.');
-  }
-  const unknown = Object.keys(body).filter(k => !allowed.includes(k));
-  if (unknown.length) {
-    throw badRequest(`Unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}. Allowed: ${allowed.join(', ')}.`);
-  }
-  return body as Record<string, unknown>;
-}
 
 /** Operator routes take the operator token from the config, never a user's credentials. */
 function requireOperator(req: Request, operatorToken: string | undefined): void {

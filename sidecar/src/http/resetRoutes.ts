@@ -2,6 +2,7 @@ import { RESET_CONFIRMATION } from '@jupyterlab-gpu-workspace/api';
 import type { ResetResponse, ResetStatusResponse, ResetUndoResponse } from '@jupyterlab-gpu-workspace/api';
 import type { ApiRequest as Request, ApiResponse as Response, Router } from './router';
 import { badRequest, WorkspaceError } from '../errors';
+import { objectBody } from './body';
 import { Logger } from '../log';
 import { ResetService } from '../reset/service';
 import { Caller } from './auth';
@@ -13,20 +14,17 @@ const TYPE_IT = `To reset, send {"confirm": "${RESET_CONFIRMATION}"}: the exact 
 
 /** A JSON object with exactly these keys, each a string; anything else is refused with what to send. */
 function stringFields(req: Request, keys: string[], advice: string): Record<string, string> {
-  const b: unknown = req.body;
-  if (b === undefined || b === null || typeof b !== 'object' || Array.isArray(b)) {
-    throw badRequest(`Send a JSON object as the request body. ${advice}`);
-  }
-  const extra = Object.keys(b).filter(k => !keys.includes(k));
-  if (extra.length) {
-    throw badRequest(`Unknown field${extra.length > 1 ? 's' : ''}: ${extra.join(', ')}. ${advice}`);
+  let b: Record<string, unknown>;
+  try {
+    b = objectBody(req, keys);
+  } catch (err) {
+    throw err instanceof WorkspaceError ? badRequest(`${err.message} ${advice}`) : err;
   }
   for (const k of keys) {
-    const v = (b as Record<string, unknown>)[k];
-    if (v === undefined) {
+    if (b[k] === undefined) {
       throw badRequest(`"${k}" is missing. ${advice}`);
     }
-    if (typeof v !== 'string') {
+    if (typeof b[k] !== 'string') {
       throw badRequest(`"${k}" must be a string. ${advice}`);
     }
   }

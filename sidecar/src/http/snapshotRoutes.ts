@@ -1,6 +1,7 @@
 import type { HomeUsageResponse, SnapshotCreated, SnapshotFilesResponse, SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import type { ApiRequest as Request, ApiResponse as Response, Router } from './router';
 import { badRequest, snapshotsUnavailable } from '../errors';
+import { expectNoFields, objectBody } from './body';
 import { Logger } from '../log';
 import { streamHomeZipAs } from '../snapshots/archive';
 import { SnapshotService } from '../snapshots/service';
@@ -8,19 +9,6 @@ import { Caller } from './auth';
 
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
 type Authed = (handler: Handler) => (req: Request, res: Response) => Promise<void>;
-
-/** Reads `{}` or `{"path": …}`-style bodies: a JSON object with only the allowed keys. */
-function body(req: Request, allowed: string[]): Record<string, unknown> {
-  const b: unknown = req.body ?? {};
-  if (typeof b !== 'object' || b === null || Array.isArray(b)) {
-    throw badRequest('Send a JSON object as the request body.');
-  }
-  const unknown = Object.keys(b).filter(k => !allowed.includes(k));
-  if (unknown.length) {
-    throw badRequest(`Unknown field${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.${allowed.length ? ` Allowed: ${allowed.join(', ')}.` : ' Send {}.'}`);
-  }
-  return b as Record<string, unknown>;
-}
 
 /**
  * The home and snapshot routes. Snapshots and restores answer once done
@@ -80,7 +68,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
   router.post(
     '/snapshots',
     authed(async (req, res, caller) => {
-      body(req, []);
+      expectNoFields(req);
       log.info('snapshot requested', { user: caller.identity.username });
       const info = await engine().create('manual');
       const answer: SnapshotCreated = { id: info.id, snapshot: info };
@@ -105,7 +93,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
   router.post(
     '/snapshots/:id/restore',
     authed(async (req, res, caller) => {
-      const b = body(req, ['path']);
+      const b = objectBody(req, ['path']);
       log.info('restore requested', { user: caller.identity.username, id: req.params.id, path: b.path });
       res.json(await engine().restore(String(req.params.id), b.path));
     })
@@ -114,7 +102,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
   router.post(
     '/snapshots/:id/restore-home',
     authed(async (req, res, caller) => {
-      body(req, []);
+      expectNoFields(req);
       log.info('whole-home restore requested', { user: caller.identity.username, id: req.params.id });
       res.json(await engine().restoreHome(String(req.params.id)));
     })
