@@ -5,6 +5,7 @@ import { gpuTogglePlugin } from './plugins/gpuToggle';
 import { hookLogPlugin } from './plugins/hookLog';
 import { idlePlugin } from './plugins/idle';
 import { refreshPlugin } from './plugins/refresh';
+import { resetPlugin } from './plugins/reset';
 import { restarterPlugin } from './plugins/restarter';
 import { snapshotsPlugin } from './plugins/snapshots';
 import { statusItemPlugin } from './plugins/statusItem';
@@ -25,6 +26,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   idlePlugin,
   snapshotsPlugin,
   submitPlugin,
-  hookLogPlugin
+  hookLogPlugin,
+  resetPlugin
 ];
 export default plugins;

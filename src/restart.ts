@@ -79,8 +79,13 @@ export class WorkspaceRestarter {
     return saved;
   }
 
-  /** Runs `restartServer` inside the save / shut down / restart / reconnect sequence. */
-  async run(restartServer: () => Promise<void>): Promise<IRestartResult> {
+  /**
+   * Runs `restartServer` inside the save / shut down / restart / reconnect
+   * sequence. With `freshKernels: 'on-failure'` the open notebooks get fresh
+   * kernels only when `restartServer` fails: a caller that reloads the page
+   * after a success (Reset Data) has no use for them.
+   */
+  async run(restartServer: () => Promise<void>, options: { freshKernels?: 'always' | 'on-failure' } = {}): Promise<IRestartResult> {
     if (this.running) {
       throw new Error(this.trans.__('A workspace restart is already in progress.'));
     }
@@ -98,11 +103,11 @@ export class WorkspaceRestarter {
         restartError = err;
       }
       // Whether or not the restart worked, the notebooks must not be left without kernels.
-      const result = await this.restartKernels(owners);
       if (restartError) {
+        await this.restartKernels(owners);
         throw restartError;
       }
-      return result;
+      return options.freshKernels === 'on-failure' ? { kernelsStarted: 0, kernelFailures: [] } : await this.restartKernels(owners);
     } finally {
       this.running = false;
     }

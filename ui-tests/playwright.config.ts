@@ -24,7 +24,8 @@ const server = (variant: 'plain' | 'gpu' | 'idle' | 'project', port: number) => 
  * Galata against the real sidecar (which starts the real Jupyter server), in
  * Debian's Chromium. Playwright cannot download browsers here. Four workspaces:
  * this machine as it is (no GPU), one whose nvidia-smi is the test stand-in, one
- * that stops after seconds of inactivity, and a course project (submit, reset).
+ * that stops after seconds of inactivity, and a course project (Reset Data with an
+ * operator template; Submit Project into an exchange folder).
  */
 export default defineConfig({
   testDir: './tests',

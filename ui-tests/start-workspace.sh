@@ -6,9 +6,9 @@
 #                                     (one fake H100), with a tiny quota, short ticks and
 #                                     an operator token (the tests grant used hours back)
 #   bash start-workspace.sh idle      a workspace that stops after seconds of inactivity
-#   bash start-workspace.sh project   a course project: Submit Project on (a required
-#                                     project.ipynb converted to HTML, delivered into
-#                                     the exchange folder $run/exchange)
+#   bash start-workspace.sh project   a course project: Reset Data with an operator template,
+#                                     Submit Project on (a required project.ipynb converted
+#                                     to HTML, delivered into the exchange folder $run/exchange)
 # Jupyter gets Galata's in-page helper extension and exposes the app object, as Galata
 # needs; authentication and XSRF stay on (unlike Galata's default test config).
 set -euo pipefail
@@ -45,8 +45,13 @@ fi
 project_config=''
 if [ "$variant" = project ]; then
   mkdir -p "$run/exchange"
+  # The operator's clean home: what a reset puts back.
+  mkdir -p "$run/reset-template/notebooks"
+  printf '# Welcome to the course\n\nStart with notebooks/lesson1.ipynb.\n' > "$run/reset-template/welcome.md"
+  printf '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n' > "$run/reset-template/notebooks/lesson1.ipynb"
   project_config=$(cat <<JSON
   ,"snapshots": { "schedule_minutes": 0 },
+  "reset": { "template_dir": "$PWD/$run/reset-template" },
   "submit": {
     "enabled": true,
     "required": ["project.ipynb"],

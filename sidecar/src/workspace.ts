@@ -32,6 +32,7 @@ import { createUploadGuard } from './http/uploadGuard';
 import { SnapshotService, snapshotPolicy } from './snapshots/service';
 import { nbconvertCommand, submitHomeProblems } from './submit/manifest';
 import { SubmitService } from './submit/service';
+import { ResetService, resetPolicy } from './reset/service';
 import { PtyHookRunner } from './hooks/runner';
 import type { HookEvent } from '@jupyterlab-gpu-workspace/api';
 
@@ -55,6 +56,7 @@ export interface RunningWorkspace {
   gpu: GpuService;
   idle: IdleController;
   snapshots: SnapshotService;
+  reset: ResetService;
   hooks: PtyHookRunner;
   close(): Promise<void>;
 }
@@ -210,6 +212,8 @@ async function startLocked(
     backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
     log: log.child('supervisor')
   });
+  // The ledger is made at the first start: before it exists, the home is as the operator provided it.
+  const firstStart = !fs.existsSync(ledgerPath(state.root));
   const db = openDatabase(ledgerPath(state.root));
   const ledger = new Ledger(db);
   const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs: isolation.runAs, log: log.child('snapshots') });
@@ -225,7 +229,8 @@ async function startLocked(
     kernelToken,
     // The secret file is pinned for the workspace's life: derive the key once, not per request while stopped.
     cookieSecret: () => (cookieKey ??= jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile))),
-    jupyterParked: () => supervisor.isParked
+    // Parked for inactivity, or held down for a reset: nobody can ask Jupyter, so credentials are checked here.
+    jupyterParked: () => supervisor.isParked || supervisor.isHeldDown
   });
   const apiPrefix = `${base}${API_PATH}`;
   const leases = new LeaseTable({
@@ -272,6 +277,20 @@ async function startLocked(
     nbconvert: nbconvertCommand(config.submit.nbconvert_command, jupyterCommand),
     log: log.child('submit')
   });
+  const reset = new ResetService({
+    home,
+    stateDir: state.root,
+    policy: resetPolicy(config),
+    runAs: isolation.runAs,
+    firstStart,
+    supervisor,
+    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
+    snapshotter: snapshots,
+    restorer: snapshots,
+    hooks,
+    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
+    log: log.child('reset')
+  });
   const events = new LiveEvents({
     snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
   });
@@ -307,6 +326,7 @@ async function startLocked(
     events,
     snapshots,
     submit,
+    reset,
     hooks
   });
   const guard = createGuard({
@@ -358,6 +378,9 @@ async function startLocked(
     cleanUp();
   };
   try {
+    // Before anything reads the home: the first-start template is taken, and a reset a crash interrupted
+    // is finished or rolled back (a home emptied half way must not look like an empty home to restore).
+    await reset.init();
     // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
     // Otherwise the repository opens in the background while Jupyter starts.
     await snapshots.init({ background: true });
@@ -378,5 +401,5 @@ async function startLocked(
   }
   const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
   idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, hooks, close };
+  return { url, token, port, state, supervisor, gpu, idle, snapshots, reset, hooks, close };
 }

@@ -668,6 +668,110 @@ export interface DeliveryFailedBody extends ErrorBody {
   receipt: SubmissionReceipt;
 }
 
+/** The exact text POST reset wants in `confirm`; anything else is refused (400) and nothing changes. */
+export const RESET_CONFIRMATION = 'Reset data';
+
+/** POST reset */
+export interface ResetRequest {
+  /** Exactly `Reset data` (RESET_CONFIRMATION). */
+  confirm: string;
+}
+
+/** How long each step of a reset took, in milliseconds. */
+export interface ResetTimings {
+  /** The pre-reset snapshot. */
+  snapshot_ms: number;
+  /** Copying the template into the staging folder (Jupyter still runs meanwhile). */
+  prepare_ms: number;
+  /** Stopping Jupyter, its kernels and terminals. */
+  stop_ms: number;
+  /** Swapping the home's contents for the staged template. */
+  swap_ms: number;
+  /** The post-reset hook; 0 when there is none. */
+  hook_ms: number;
+  /** Starting Jupyter again. */
+  start_ms: number;
+}
+
+/** 200 to POST reset: the home holds a clean copy of the template and Jupyter runs again. */
+export interface ResetResponse {
+  /** The journal's id of this reset. */
+  id: string;
+  /** The pre-reset snapshot: restoring it whole (POST reset/undo) brings every file back. */
+  snapshot_id: string;
+  /** Where the clean copy came from: the operator's `reset.template_dir`, or the home as it was at the first start. */
+  template: ResetTemplateSource;
+  /** The post-reset hook's run; null when none is configured. */
+  hook: HookRunSummary | null;
+  started_at: string;
+  finished_at: string;
+  timings: ResetTimings;
+}
+
+export type ResetTemplateSource = 'operator' | 'first-start';
+
+/**
+ * Where a reset got to, as its journal says. `preparing`: the template is
+ * being copied into staging (the home is untouched); `prepared`: the copy is
+ * complete and the old entries are being moved aside; `old-moved-aside`: the
+ * home holds no old entry and the template's entries are being moved in;
+ * `template-in-place`: the home is the clean copy (the post-reset hook runs);
+ * `done`.
+ */
+export const RESET_PHASES = ['preparing', 'prepared', 'old-moved-aside', 'template-in-place', 'done'] as const;
+export type ResetPhase = (typeof RESET_PHASES)[number];
+
+/**
+ * How a reset ended. `succeeded`; `hook-failed` (the home is reset, the hook
+ * failed); `failed` (refused or stopped before the home changed: the home is
+ * as it was); `rolled-back` or `finished` (the sidecar stopped in the middle
+ * and the next start undid or completed it).
+ */
+export type ResetOutcome = 'succeeded' | 'hook-failed' | 'failed' | 'rolled-back' | 'finished';
+
+/** The last reset, from its journal. */
+export interface ResetRecord {
+  id: string;
+  phase: ResetPhase;
+  outcome: ResetOutcome | null;
+  /** Set when a start found this reset unfinished: what it did about it. */
+  recovered: 'rolled-back' | 'finished' | null;
+  snapshot_id: string | null;
+  template: ResetTemplateSource;
+  started_at: string;
+  finished_at: string | null;
+  /** Why it failed, or what recovery found; null when all went well. */
+  message: string | null;
+  hook_run: string | null;
+}
+
+/** GET reset: what a reset would use, whether one runs now, and how the last one ended. */
+export interface ResetStatusResponse {
+  template: ResetTemplateSource;
+  /** Whether an operator post-reset hook runs after the swap. */
+  post_reset_hook: boolean;
+  /** Whether a reset can start now (snapshots work, no reset, switch or restart under way); `reason` says why not. */
+  available: boolean;
+  reason: string | null;
+  /** The phase of the reset under way ("snapshot", "stopping", … "starting"), or null. */
+  running: ResetStep | null;
+  last: ResetRecord | null;
+}
+
+/** The steps a reset under way goes through, for the page's progress line. */
+export type ResetStep = 'snapshot' | 'preparing' | 'stopping' | 'swapping' | 'hook' | 'starting' | 'undoing';
+
+/** POST reset/undo: restores the pre-reset snapshot whole. */
+export interface ResetUndoRequest {
+  snapshot_id: string;
+}
+
+/** 200 to POST reset/undo: the home holds the pre-reset snapshot again; `undo_snapshot` holds the reset home. */
+export interface ResetUndoResponse {
+  snapshot_id: string;
+  undo_snapshot: string;
+}
+
 /** SSE event `hook`: a hook run started (chunk ''), wrote `chunk` at `offset` of its output, or ended (chunk '', `run.state` says how). */
 export interface HookEvent {
   run: HookRunSummary;

@@ -490,6 +490,35 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    reset: {
+      description:
+        'Reset Data: the user types "Reset data" and the home\'s files are replaced by a clean copy of a template. A snapshot tagged "pre-reset" is taken first, and the reset is refused when it cannot be (a reset must be undoable: the user undoes it by restoring that snapshot whole). Jupyter, kernels and terminals are stopped for the swap; a journal in the state directory makes a reset interrupted by a crash finish or roll back at the next start. Names in home.exclude at the top of the home (caches) stay as they are.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        template_dir: {
+          description:
+            'The clean home: an absolute path to a folder outside the home, read by the sidecar (root) and copied whole (links as links) for the notebook user at every reset. Unset: the home as it was at the workspace\'s first start, copied into the state directory (reset/template) before Jupyter first starts, leaving out home.exclude\'s names.',
+          type: 'string',
+          pattern: '^/'
+        },
+        post_reset_hook: {
+          description:
+            'A command (a list of strings, no shell) run after the swap and before Jupyter starts again, as the notebook user in the home folder, under a pseudo-terminal whose output the user can open in the log panel. Empty: none. If it fails or hits hook_timeout_seconds, the reset is reported as failed with its log; the home stays reset and Jupyter starts anyway. The pre-reset snapshot id is in its environment as GPU_WORKSPACE_RESET_SNAPSHOT.',
+          type: 'array',
+          items: { type: 'string', minLength: 1 },
+          default: []
+        },
+        hook_timeout_seconds: {
+          description: 'The post-reset hook is stopped (SIGTERM, then SIGKILL) after this many seconds.',
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 86400,
+          default: 300
+        }
+      }
+    },
     operator: {
       description: 'Operator access (grants, metrics).',
       type: 'object',
@@ -571,6 +600,11 @@ export interface WorkspaceConfig {
     keep_weekly: number;
   };
   submit: SubmitConfig;
+  reset: {
+    template_dir?: string;
+    post_reset_hook: string[];
+    hook_timeout_seconds: number;
+  };
   operator: {
     token?: string;
   };

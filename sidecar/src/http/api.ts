@@ -20,9 +20,11 @@ import { JupyterSupervisor } from '../jupyter/supervisor';
 import { Logger } from '../log';
 import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
+import { ResetService } from '../reset/service';
 import { SnapshotService } from '../snapshots/service';
 import { Caller, JupyterAuthenticator, sameSecret } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
+import { addResetRoutes } from './resetRoutes';
 import { addSnapshotRoutes } from './snapshotRoutes';
 import { addSubmitRoutes } from './submitRoutes';
 import { SubmitService } from '../submit/service';
@@ -44,6 +46,8 @@ export interface ApiDeps {
   snapshots?: SnapshotService;
   /** Submit Project; absent in tests that need none (the routes then say submission is not enabled). */
   submit?: SubmitService;
+  /** Reset Data; absent in tests that need none. */
+  reset?: ResetService;
   /** Operator hooks (post-reset, conversions, command destinations) and their logs; absent in tests that need none. */
   hooks?: PtyHookRunner;
   log: Logger;
@@ -258,6 +262,7 @@ export function createApiRouter(deps: ApiDeps): Router {
 
   addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
   addSubmitRoutes(router, authed, () => deps.submit, deps.log);
+  addResetRoutes(router, authed, () => deps.reset, deps.log);
   addHookRoutes(router, authed, () => deps.hooks);
 
   return router;

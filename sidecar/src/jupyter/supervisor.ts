@@ -79,6 +79,8 @@ export class JupyterSupervisor extends EventEmitter {
   private shuttingDown = false;
   /** Stopped on purpose (inactivity) until resume(): no crash restart, no restart, nothing waits for it. */
   private parked = false;
+  /** Stopped inside whileStopped(): the work runs, then Jupyter starts again. */
+  private heldDown = false;
   /** What the GPU mode lays over the launch at the next start: variables, and the device group. */
   private overlay: LaunchOverlay = { env: {}, gpuDevices: false };
 
@@ -238,6 +240,63 @@ export class JupyterSupervisor extends EventEmitter {
       await this.stopChild();
       this.setState('stopped');
     });
+  }
+
+  /**
+   * Stops Jupyter (kernels and terminals die with it), runs `work` while
+   * nothing of the notebook user's runs, then starts Jupyter again whatever
+   * `work` did, so the user is never locked out. Refuses at once (as a
+   * rejected promise) like restart(). Rejects with `work`'s error if it threw,
+   * else with the start's error if Jupyter did not come back (it then comes
+   * back with back-off, as after a crash); else resolves with `work`'s value.
+   */
+  whileStopped<T>(reason: string, work: () => Promise<T>): Promise<T> {
+    if (this.shuttingDown) {
+      return Promise.reject(stopping());
+    }
+    if (this.parked) {
+      return Promise.reject(stoppedForIdle());
+    }
+    if (this.busy) {
+      return Promise.reject(busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
+    }
+    this.cancelCrashRestart();
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | null = null;
+    const run = this.exclusive(async () => {
+      this.options.log.info('stopping Jupyter', { reason });
+      this.setState('restarting');
+      await this.stopChild();
+      this.heldDown = true;
+      try {
+        outcome = { ok: true, value: await work() };
+      } catch (error) {
+        outcome = { ok: false, error };
+      } finally {
+        this.heldDown = false;
+      }
+      this.restarts += 1;
+      try {
+        await this.spawnAndWait('restarting');
+      } catch (err) {
+        this.setState('crashed');
+        this.scheduleCrashRestart();
+        if (outcome.ok) {
+          throw err;
+        }
+      }
+    });
+    return run.then(() => {
+      const done = outcome as { ok: true; value: T } | { ok: false; error: unknown };
+      if (!done.ok) {
+        throw done.error;
+      }
+      return done.value;
+    });
+  }
+
+  /** True while Jupyter is stopped inside whileStopped(): nobody can ask it anything, yet it comes back by itself. */
+  get isHeldDown(): boolean {
+    return this.heldDown;
   }
 
   /** Starts Jupyter again after park(). Throws StartupError when it cannot start (it stays parked then). */

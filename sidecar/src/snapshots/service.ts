@@ -6,15 +6,15 @@ import type {
   SpaceUser
 } from '@jupyterlab-gpu-workspace/api';
 import { SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkspaceConfig } from '../config/schema';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
-import { RunAs, SETPRIV } from '../jupyter/launch';
+import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { HomeScan, homeTotal, scanHome } from './homeScan';
+import { copyInAsUser, giveToUser, sameFilesystem } from './homeFiles';
 import { parseHomePath, resolveInHome } from './homePaths';
 import { HomeSnapshotter, SnapshotOutcome } from './port';
 import { SerialQueue } from './queue';
@@ -549,31 +549,23 @@ export class SnapshotService implements HomeSnapshotter {
   }
 
   private sameFilesystem(): boolean {
-    return fs.statSync(this.repo.stagingDir).dev === fs.statSync(this.home).dev;
+    return sameFilesystem(this.repo.stagingDir, this.home);
   }
 
   /**
    * Puts a restored file or folder at `target` (known to be free). On one
    * filesystem, a rename: atomic, and nothing is written through the home's
-   * links. Across filesystems, a copy run as the notebook user (setpriv), so
-   * that a link the user planted in the home can only lead the copy where
-   * that user could write anyway, never where root can.
+   * links. Across filesystems, a copy run as the notebook user (see homeFiles).
    */
   private moveIntoPlace(staged: string, target: string, staging: string): void {
     if (this.sameFilesystem()) {
       fs.renameSync(staged, target);
       return;
     }
-    const runAs = this.options.runAs;
-    fs.chmodSync(staging, 0o711);
-    const cp = ['cp', '-a', '--no-target-directory', staged, target];
-    const [file, args] =
-      runAs && fs.existsSync(SETPRIV)
-        ? [SETPRIV, [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', ...cp]]
-        : [cp[0], cp.slice(1)];
-    const r = spawnSync(file, args, { encoding: 'utf8' });
-    if (r.status !== 0) {
-      throw snapshotsUnavailable(`Copying the restored files into the home failed: ${(r.stderr || r.error?.message || '').trim()}`);
+    try {
+      copyInAsUser(staged, target, staging, this.options.runAs);
+    } catch (err) {
+      throw snapshotsUnavailable(`Copying the restored files into the home failed: ${(err as Error).message}`);
     }
   }
 
@@ -600,22 +592,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   /** Gives a restored tree to the notebook user (restic restores the owners recorded, which may be anyone's). */
   private giveToUser(target: string): void {
-    const runAs = this.options.runAs;
-    const uid = runAs?.user.uid ?? process.getuid?.() ?? 0;
-    const gid = runAs?.user.gid ?? process.getgid?.() ?? 0;
-    if (process.getuid?.() !== 0) {
-      return;
-    }
-    const walk = (p: string): void => {
-      fs.lchownSync(p, uid, gid);
-      const st = fs.lstatSync(p);
-      if (st.isDirectory()) {
-        for (const name of fs.readdirSync(p)) {
-          walk(path.join(p, name));
-        }
-      }
-    };
-    walk(target);
+    giveToUser(target, this.options.runAs);
   }
 
   /** Creates the missing folders on the way to `abs`, owned by the notebook user. */
