@@ -19,6 +19,7 @@ import { formatBytes, usageLevel } from '../format';
 import { WorkspaceRestarter } from '../restart';
 import { IWorkspaceModel, IWorkspaceRequester } from '../tokens';
 import { IWorkspaceRestarter } from './restarter';
+import { button as makeButton, el } from '../dom';
 
 export const CommandIDs = {
   open: 'gpu-workspace:open-snapshots',
@@ -28,23 +29,7 @@ export const CommandIDs = {
 /** How often the usage meter asks for the home's size while the page is visible. */
 const USAGE_POLL_MS = 60_000;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
-function button(label: string, onClick: () => void, className = 'jp-gpu-workspace-snapshots-button'): HTMLButtonElement {
-  const b = el('button', className, label);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
+const button = (label: string, onClick: () => void, className = 'jp-gpu-workspace-snapshots-button'): HTMLButtonElement => makeButton(label, onClick, className);
 
 /** The home's usage, fetched on a slow poll and after every snapshot action; the meter and the panel read it. */
 class HomeUsage {

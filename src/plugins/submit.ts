@@ -14,6 +14,7 @@ import type {
 import { formatBytes } from '../format';
 import { hookFailureOf, WorkspaceRequestError } from '../server';
 import { IHookLogViewer, IWorkspaceModel, IWorkspaceRequester } from '../tokens';
+import { button as makeButton, el } from '../dom';
 
 export const CommandIDs = {
   submit: 'gpu-workspace:submit-project',
@@ -25,23 +26,7 @@ const CHECKLIST_POLL_MS = 3000;
 /** While a submission runs, its phase is asked for this often. */
 const PHASE_POLL_MS = 1500;
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
-
-function button(label: string, onClick: () => void, className = 'jp-gpu-workspace-submit-button'): HTMLButtonElement {
-  const b = el('button', className, label);
-  b.type = 'button';
-  b.addEventListener('click', onClick);
-  return b;
-}
+const button = (label: string, onClick: () => void, className = 'jp-gpu-workspace-submit-button'): HTMLButtonElement => makeButton(label, onClick, className);
 
 /** "✓ Present" / "✗ Missing": a mark and a word, never colour alone. */
 function mark(ok: boolean, yes: string, no: string): HTMLSpanElement {

@@ -2,7 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
-import { busy, StartupError, stopping, stoppedForIdle } from '../errors';
+import { busy, StartupError, stopping, stoppedForIdle, WorkspaceError } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
 import { launchCommand, RunAs, SETPRIV, userEnvironment } from './launch';
@@ -174,19 +174,28 @@ export class JupyterSupervisor extends EventEmitter {
     this.restart(reason).catch(err => this.options.log.warn('restart failed', { reason, error: (err as Error).message }));
   }
 
+  /** Why a restart or a stop for work cannot begin now, or null when it can. */
+  private refusal(): WorkspaceError | null {
+    if (this.shuttingDown) {
+      return stopping();
+    }
+    if (this.parked) {
+      return stoppedForIdle();
+    }
+    if (this.busy) {
+      return busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.');
+    }
+    return null;
+  }
+
   /**
    * Stops Jupyter and restarts it; refuses (synchronously, as a rejected
    * promise) while another start/stop/restart runs or the sidecar is stopping.
    */
   restart(reason: string): Promise<void> {
-    if (this.shuttingDown) {
-      return Promise.reject(stopping());
-    }
-    if (this.parked) {
-      return Promise.reject(stoppedForIdle());
-    }
-    if (this.busy) {
-      return Promise.reject(busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
+    const refused = this.refusal();
+    if (refused) {
+      return Promise.reject(refused);
     }
     // A restart asked for while a crash restart is pending replaces it: never two servers on one socket.
     this.cancelCrashRestart();
@@ -251,14 +260,9 @@ export class JupyterSupervisor extends EventEmitter {
    * back with back-off, as after a crash); else resolves with `work`'s value.
    */
   whileStopped<T>(reason: string, work: () => Promise<T>): Promise<T> {
-    if (this.shuttingDown) {
-      return Promise.reject(stopping());
-    }
-    if (this.parked) {
-      return Promise.reject(stoppedForIdle());
-    }
-    if (this.busy) {
-      return Promise.reject(busy('The Jupyter server is already starting, stopping or restarting. Try again in a moment.'));
+    const refused = this.refusal();
+    if (refused) {
+      return Promise.reject(refused);
     }
     this.cancelCrashRestart();
     let outcome: { ok: true; value: T } | { ok: false; error: unknown } | null = null;
