@@ -62,5 +62,14 @@ test.describe('Submit Project', () => {
     const files = row.locator('.jp-gpu-workspace-submission-files');
     await expect(files).toContainText('project.html (converted)');
     await expect(files).toContainText(receipt?.files.find(f => f.path === 'project.html')?.sha256 ?? 'no sum');
+
+    // The conversion ran as an operator hook: its log panel shows nbconvert's own output and how it ended.
+    await page.evaluate(() =>
+      (window as unknown as { jupyterapp: { commands: { execute(id: string): Promise<unknown> } } }).jupyterapp.commands.execute('gpu-workspace:open-latest-hook-log')
+    );
+    const log = page.locator('.jp-gpu-workspace-hooklog');
+    await expect(page.locator('.lm-TabBar-tab', { hasText: 'Convert project.ipynb to HTML' })).toBeVisible();
+    await expect(log.locator('.jp-gpu-workspace-hooklog-state')).toHaveText('Finished (exit code 0)');
+    await expect(log.locator('.jp-gpu-workspace-hooklog-output')).toContainText('Converting notebook');
   });
 });
