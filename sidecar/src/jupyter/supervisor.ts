@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
+import { findProgram } from './program';
 import { busy, StartupError, stopping, stoppedForIdle, WorkspaceError } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
@@ -42,21 +43,6 @@ const STABLE_AFTER_MS = 60_000;
 const STDERR_TAIL_LINES = 30;
 
 const delay = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
-
-/** Whether `program` names an executable file, directly (from `cwd`) or through PATH, as exec would find it. */
-function findProgram(program: string, searchPath: string | undefined, cwd: string): boolean {
-  const candidates = program.includes('/')
-    ? [program.startsWith('/') ? program : `${cwd}/${program}`]
-    : (searchPath ?? '').split(':').filter(Boolean).map(dir => `${dir}/${program}`);
-  return candidates.some(file => {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return fs.statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  });
-}
 
 /**
  * Starts, stops and restarts the Jupyter server on its private Unix socket,
@@ -385,7 +371,7 @@ export class JupyterSupervisor extends EventEmitter {
     // kernel sends Jupyter SIGTERM, so no server is left behind without its front door.
     const usePdeathsig = fs.existsSync(SETPRIV);
     // Through setpriv a missing program is setpriv's exit 127, not spawn's ENOENT: check it here.
-    if (usePdeathsig && !findProgram(program, o.env.PATH, o.home)) {
+    if (usePdeathsig && findProgram(program, o.env.PATH, o.home) === null) {
       this.child = null;
       this.setState('stopped');
       throw new StartupError(this.explainFailure('error:ENOENT', program));
