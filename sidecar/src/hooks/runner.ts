@@ -7,6 +7,7 @@ import * as pty from 'node-pty';
 import type { HookEvent, HookFailure, HookRunResponse, HookRunSummary } from '@jupyterlab-gpu-workspace/api';
 import { Logger } from '../log';
 import { launchCommand, RunAs, SETPRIV, userEnvironment } from '../jupyter/launch';
+import { findProgram } from '../jupyter/program';
 import { HookResult, HookRunner, HookSpec } from './port';
 import { OutputLog } from './outputLog';
 
@@ -118,6 +119,9 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
         resolve({ run: { ...summary }, ok: summary.state === 'succeeded', output: run.output.text() });
       };
       const write = (chunk: string): void => {
+        if (!chunk) {
+          return;
+        }
         const offset = run.output.end;
         run.output.append(chunk);
         this.emit('hook', { run: { ...summary }, chunk, offset } satisfies HookEvent);
@@ -125,7 +129,7 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
 
       let child: pty.IPty;
       try {
-        child = this.spawn(spec);
+        child = this.spawn(spec, summary.id);
       } catch (err) {
         // A program that does not exist, a folder that is gone: the run fails with the reason in its log.
         write(`${(err as Error).message}\r\n`);
@@ -133,8 +137,20 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
         return;
       }
       run.child = child;
-      child.onData(write);
-      child.onExit(({ exitCode, signal }) => finish(signal ? null : exitCode, signal ? signalName(signal) : null));
+      const endMarker = new EndMarker(summary.id);
+      child.onData(data => {
+        const { text, found } = endMarker.scan(data);
+        write(text);
+        if (found) {
+          // Everything the hook wrote has been read: let the wrapper exit with the hook's status.
+          child.write('\r');
+        }
+      });
+      child.onExit(({ exitCode, signal }) => {
+        // Killed before the marker (the time limit): what was held back is output after all.
+        write(endMarker.rest());
+        finish(signal ? null : exitCode, signal ? signalName(signal) : null);
+      });
       limit = setTimeout(() => {
         timedOut = true;
         write(`\r\n[the hook ran past its time limit of ${timeoutSeconds} s and was stopped]\r\n`);
@@ -168,7 +184,7 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
     }
   }
 
-  private spawn(spec: HookSpec): pty.IPty {
+  private spawn(spec: HookSpec, runId: string): pty.IPty {
     if (!fs.statSync(spec.cwd, { throwIfNoEntry: false })?.isDirectory()) {
       throw new Error(`The hook's working folder ${spec.cwd} does not exist.`);
     }
@@ -184,8 +200,16 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
     env.PATH = [...prepend, env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(path.delimiter);
     env.TERM = 'xterm-256color';
     Object.assign(env, spec.env ?? {});
-    const program = spec.command[0];
-    const launch = launchCommand(resolveProgram(program, env.PATH), spec.command.slice(1), runAs, false, haveSetpriv);
+    // setpriv and sh would look the program up on their own PATH: the hook's PATH decides, so resolve it here.
+    const program = findProgram(spec.command[0], env.PATH, spec.cwd);
+    if (program === null) {
+      throw new Error(`The hook's program "${spec.command[0]}" was not found on PATH (${env.PATH}).`);
+    }
+    // node-pty stops reading 200 ms after the process exits, and on a busy machine the last lines
+    // (a failing hook's error) were lost. The wrapper prints an end marker once the hook has exited and
+    // waits for Enter, which is sent only when the marker has been read: all output comes first.
+    const wrapped = ['/bin/sh', '-c', `"$@"; status=$?; printf '%s' '${endMarkerOf(runId)}'; read -r _; exit $status`, 'hook', program, ...spec.command.slice(1)];
+    const launch = launchCommand(wrapped[0], wrapped.slice(1), runAs, false, haveSetpriv);
     return pty.spawn(launch.file, launch.argv, { name: 'xterm-256color', cols: 120, rows: 40, cwd: spec.cwd, env });
   }
 
@@ -216,23 +240,50 @@ export class PtyHookRunner extends EventEmitter implements HookRunner {
   }
 }
 
-/** setpriv and sh look programs up on their own PATH; the hook's own PATH decides, so resolve it here. */
-function resolveProgram(program: string, searchPath: string): string {
-  if (program.includes('/')) {
-    return program;
+/** An OSC sequence (terminals ignore it) that no hook prints by chance: its run's id is in it. */
+function endMarkerOf(runId: string): string {
+  return `\x1b]9999;gpu-workspace-hook-end;${runId}\x07`;
+}
+
+/**
+ * Finds the wrapper's end marker in the output stream, which may split it
+ * across reads: text that could be the marker's start is held back until the
+ * next read says. Nothing after the marker is output (the Enter's echo).
+ */
+class EndMarker {
+  private readonly marker: string;
+  private held = '';
+  private found = false;
+
+  constructor(runId: string) {
+    this.marker = endMarkerOf(runId);
   }
-  for (const dir of searchPath.split(path.delimiter)) {
-    const candidate = path.join(dir, program);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) {
-        return candidate;
-      }
-    } catch {
-      // Not here.
+
+  /** What is held back, once no more output can come. */
+  rest(): string {
+    const held = this.held;
+    this.held = '';
+    return held;
+  }
+
+  scan(data: string): { text: string; found: boolean } {
+    if (this.found) {
+      return { text: '', found: false };
     }
+    const pending = this.held + data;
+    const at = pending.indexOf(this.marker);
+    if (at >= 0) {
+      this.found = true;
+      this.held = '';
+      return { text: pending.slice(0, at), found: true };
+    }
+    let keep = Math.min(this.marker.length - 1, pending.length);
+    while (keep > 0 && !this.marker.startsWith(pending.slice(pending.length - keep))) {
+      keep--;
+    }
+    this.held = pending.slice(pending.length - keep);
+    return { text: pending.slice(0, pending.length - keep), found: false };
   }
-  throw new Error(`The hook's program "${program}" was not found on PATH (${searchPath}).`);
 }
 
 function signalName(signal: number): string {
