@@ -73,5 +73,6 @@ cat > "$run/config.json" <<JSON
   }$gpu_config$idle_config$project_config
 }
 JSON
-exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \
-  --port "${UI_TEST_PORT:-8899}" --home "$run/home" --state-dir "$run/state" --token "${UI_TEST_TOKEN:-ui-test-token}"
+# The token in the environment, not on the command line (which every user of the machine can read).
+GPU_WORKSPACE_TOKEN="${UI_TEST_TOKEN:-ui-test-token}" exec node ../sidecar/bin/gpu-workspace.js serve --config "$run/config.json" \
+  --port "${UI_TEST_PORT:-8899}" --home "$run/home" --state-dir "$run/state"

@@ -1,10 +1,12 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_PATH } from '@jupyterlab-gpu-workspace/api';
 import { createApi } from './http/api';
-import { JupyterAuthenticator } from './http/auth';
+import { FrontDoorAuth, sameSecret } from './http/auth';
+import { createLogin } from './http/login';
+import { SessionKeys } from './http/session';
 import { WorkspaceConfig } from './config/schema';
 import { StartupError } from './errors';
 import { ledgerPath, openDatabase } from './quota/db';
@@ -59,15 +61,6 @@ export interface RunningWorkspace {
   reset: ResetService;
   hooks: PtyHookRunner;
   close(): Promise<void>;
-}
-
-/**
- * The key tornado signs Jupyter's login cookie with: jupyter_server derives it
- * from the cookie secret file as HMAC-SHA256(file bytes, password + hashed
- * password). Both are empty with token login, the workspace's way.
- */
-export function jupyterCookieSecret(fileBytes: Buffer): Buffer {
-  return createHmac('sha256', fileBytes).update('').digest();
 }
 
 /** The front door as seen from this machine (kernels reach the sidecar API through it). */
@@ -136,21 +129,39 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
   }
 }
 
-/** Where Jupyter's socket and cookie secret live: the state directory, or a private folder the notebook user owns. */
-function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, onClose: (step: () => void) => void): { socketPath: string; cookieSecretFile: string } {
+/** Where Jupyter's socket, cookie secret and start-up token live. */
+interface JupyterRunFiles {
+  socketPath: string;
+  cookieSecretFile: string;
+  tokenFile: string;
+}
+
+/**
+ * Jupyter's files: in the state directory when it runs as the sidecar's own
+ * user; with a notebook user, the socket in a private folder that user owns
+ * (Jupyter creates it there), and the files it only reads in a folder of the
+ * sidecar's (0711: the user can open the files, which are theirs, but can
+ * neither list, replace nor redirect them, so root's writes there never
+ * follow a link of theirs). The cookie secret only signs Jupyter's own
+ * identity cookie: the front door never accepts that as a login.
+ */
+function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, onClose: (step: () => void) => void): JupyterRunFiles {
   if (!runAs) {
-    return { socketPath: state.socketPath, cookieSecretFile: state.cookieSecretFile };
+    return { socketPath: state.socketPath, cookieSecretFile: state.cookieSecretFile, tokenFile: path.join(path.dirname(state.socketPath), 'jupyter_token') };
   }
-  // Jupyter, as the notebook user, cannot enter the state directory: it gets a copy of the
-  // cookie secret (its own, which it could read from its memory anyway) in a folder of its own.
-  const dir = makePrivateDir('gpu-workspace-jupyter-', runAs.user);
-  onClose(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socketDir = makePrivateDir('gpu-workspace-jupyter-', runAs.user);
+  const readDir = makePrivateDir('gpu-workspace-jupyter-files-');
+  fs.chmodSync(readDir, 0o711);
+  onClose(() => {
+    fs.rmSync(socketDir, { recursive: true, force: true });
+    fs.rmSync(readDir, { recursive: true, force: true });
+  });
   ensureSecret(state.cookieSecretFile);
-  const cookieSecretFile = path.join(dir, 'cookie_secret');
-  fs.copyFileSync(state.cookieSecretFile, cookieSecretFile);
+  const cookieSecretFile = path.join(readDir, 'cookie_secret');
+  fs.copyFileSync(state.cookieSecretFile, cookieSecretFile, fs.constants.COPYFILE_EXCL);
   fs.chmodSync(cookieSecretFile, 0o600);
   fs.chownSync(cookieSecretFile, runAs.user.uid, runAs.user.gid);
-  return { socketPath: path.join(dir, 'jupyter.sock'), cookieSecretFile };
+  return { socketPath: path.join(socketDir, 'jupyter.sock'), cookieSecretFile, tokenFile: path.join(readDir, 'token') };
 }
 
 async function startLocked(
@@ -186,7 +197,7 @@ async function startLocked(
   if (!enforcement.enforced) {
     log.warn('CPU mode is not enforced by the operating system', { reason: enforcement.reason });
   }
-  const { socketPath, cookieSecretFile } = jupyterRunFiles(state, isolation.runAs, onClose);
+  const { socketPath, cookieSecretFile, tokenFile } = jupyterRunFiles(state, isolation.runAs, onClose);
   const token = options.token ?? ensureSecret(state.tokenFile);
   const base = config.base_url;
   // Kernels hold keep-awake leases with this token: it may do that and read the status, nothing else.
@@ -202,7 +213,7 @@ async function startLocked(
     home,
     socketPath,
     cookieSecretFile,
-    token,
+    tokenFile,
     baseUrl: base,
     env,
     runAs: isolation.runAs,
@@ -223,14 +234,15 @@ async function startLocked(
   });
   const holdMs = config.jupyter.request_hold_seconds * 1000;
   const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
-  let cookieKey: Buffer | undefined;
-  const auth = new JupyterAuthenticator(socketPath, base, config.api.identity_cache_seconds * 1000, waitForJupyter, config.operator.token, {
+  const userName = isolation.status.user;
+  const sessions = new SessionKeys(Buffer.from(ensureSecret(state.sessionKeyFile), 'hex'));
+  const auth = new FrontDoorAuth({
     token,
     kernelToken,
-    // The secret file is pinned for the workspace's life: derive the key once, not per request while stopped.
-    cookieSecret: () => (cookieKey ??= jupyterCookieSecret(fs.readFileSync(state.cookieSecretFile))),
-    // Parked for inactivity, or held down for a reset: nobody can ask Jupyter, so credentials are checked here.
-    jupyterParked: () => supervisor.isParked || supervisor.isHeldDown
+    operatorToken: config.operator.token,
+    jupyterToken: () => supervisor.jupyterToken,
+    sessions,
+    identity: { username: userName, name: userName, display_name: userName }
   });
   const apiPrefix = `${base}${API_PATH}`;
   const leases = new LeaseTable({
@@ -304,7 +316,7 @@ async function startLocked(
       ? watchKernelActivity({
           socketPath,
           baseUrl: base,
-          token,
+          token: () => supervisor.jupyterToken,
           intervalMs: config.idle.kernel_poll_seconds * 1000,
           isRunning: () => supervisor.state === 'running',
           onBusy: () => idle.activity('kernel'),
@@ -333,18 +345,27 @@ async function startLocked(
     allowedHosts: config.allowed_hosts,
     listenHost: config.listen_host,
     trustedProxies: config.trusted_proxies,
-    operatorToken: config.operator.token,
-    kernelToken
+    auth
   });
   const proxy = new JupyterProxy({
     trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
+    jupyterAuthorization: () => `token ${supervisor.jupyterToken}`,
     socketPath,
     isRunning: () => supervisor.state === 'running',
     waitForJupyter,
     log: log.child('proxy')
   });
 
-  const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle, auth });
+  // A new Jupyter may serve other files under the same names (an upgraded JupyterLab): keep nothing of the last one's.
+  supervisor.on('state', state => (state === 'starting' || state === 'restarting' ? proxy.cache?.clear() : undefined));
+  const login = createLogin({
+    baseUrl: base,
+    token,
+    sessions,
+    trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
+    isProtected: value => [kernelToken, supervisor.jupyterToken, config.operator.token].some(t => t !== undefined && sameSecret(t, value))
+  });
+  const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle, auth, loginCookie: req => login.loginHeaders(req)[1] });
   // A few seconds' old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
   const uploadGuard = createUploadGuard({
     contentsPrefix: `${base}api/contents/`,
@@ -352,7 +373,7 @@ async function startLocked(
     home,
     usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
   });
-  const server = createFrontDoor({ apiPrefix, api, proxy, guard, stoppedGate, uploadGuard });
+  const server = createFrontDoor({ apiPrefix, api, proxy, guard, auth, login, stoppedGate, uploadGuard, log: log.child('front-door') });
 
   let port: number;
   try {

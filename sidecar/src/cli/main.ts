@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load';
 import { StartupError } from '../errors';
@@ -30,6 +31,7 @@ Options for serve:
                   Keep it outside the home folder.
   --config C      Operator config file (YAML or JSON). Env overrides: GPU_WORKSPACE__KEY__SUBKEY=value.
   --token T       Token for the browser and API (default: GPU_WORKSPACE_TOKEN, else one kept in the state dir).
+                  Prefer GPU_WORKSPACE_TOKEN: a command line is visible to every user of the machine.
   --host ADDR     Address to listen on (overrides listen_host; default 127.0.0.1).
   --base-url U    URL prefix such as /user/alice/ (overrides base_url).
 `;
@@ -76,6 +78,15 @@ async function runServe(args: string[]): Promise<void> {
     fail('--token must be at least 8 characters of letters, digits, "-", "_", "." or "~".');
   }
   const log = createLogger(config.log_level);
+  if (values.config && config.operator.token !== undefined && (fs.statSync(values.config).mode & 0o044) !== 0) {
+    log.warn('the config file holds the operator token and other users can read it (notebook code among them); chmod 600 it', { file: values.config });
+  }
+  if (values.token !== undefined) {
+    // A command line is world-readable (/proc/PID/cmdline): notebook code, running as another user,
+    // could read the token there. Rewriting our title blanks it; a launcher above us (npx) may still show it.
+    process.title = 'gpu-workspace serve';
+    log.warn('--token is visible in the process list to every user of this machine while the sidecar starts; pass it in GPU_WORKSPACE_TOKEN instead');
+  }
   const workspace = await serve({
     port,
     home: values.home,

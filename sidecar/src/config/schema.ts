@@ -121,7 +121,7 @@ export const CONFIG_SCHEMA = {
         },
         identity_cache_seconds: {
           description:
-            'How long an identity confirmed by Jupyter\'s /api/me is reused for the same credentials, to keep API calls cheap.',
+            'No longer used, accepted so that older config files still load: the sidecar now checks every credential itself (the workspace token, its own login cookie), without asking Jupyter.',
           type: 'number',
           minimum: 0,
           maximum: 300,

@@ -22,7 +22,7 @@ import { Ledger } from '../quota/ledger';
 import { API_VERSION, VERSION } from '../version';
 import { ResetService } from '../reset/service';
 import { SnapshotService } from '../snapshots/service';
-import { Caller, JupyterAuthenticator, sameSecret } from './auth';
+import { Caller, FrontDoorAuth } from './auth';
 import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
 import { addResetRoutes } from './resetRoutes';
 import { addSnapshotRoutes } from './snapshotRoutes';
@@ -36,7 +36,7 @@ export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
   prefix: string;
   supervisor: JupyterSupervisor;
-  auth: JupyterAuthenticator;
+  auth: FrontDoorAuth;
   gpu: GpuService;
   ledger: Ledger;
   isolation: IsolationStatus;
@@ -75,12 +75,11 @@ function leaseId(req: Request): string {
 type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
 
 /** Operator routes take the operator token from the config, never a user's credentials. */
-function requireOperator(req: Request, operatorToken: string | undefined): void {
+function requireOperator(req: Request, operatorToken: string | undefined, auth: FrontDoorAuth): void {
   if (!operatorToken) {
     throw forbidden('Operator actions are disabled: no operator.token is set in the sidecar configuration.');
   }
-  const match = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  if (!sameSecret(match?.[1] ?? '', operatorToken)) {
+  if (!auth.isOperator(req)) {
     throw forbidden('This action needs the operator token (Authorization: token <operator token>).');
   }
 }
@@ -100,7 +99,7 @@ export function createApiRouter(deps: ApiDeps): Router {
   const authed =
     (handler: Handler, access: RouteAccess = {}) =>
     async (req: Request, res: Response): Promise<void> => {
-      const caller = await deps.auth.authenticate(req);
+      const caller = deps.auth.authenticate(req);
       if (caller.scope === 'kernel' && !access.kernel) {
         throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status.');
       }
@@ -236,7 +235,7 @@ export function createApiRouter(deps: ApiDeps): Router {
   );
 
   router.post('/quota/grants', (req, res) => {
-    requireOperator(req, deps.operatorToken);
+    requireOperator(req, deps.operatorToken, deps.auth);
     const body = objectBody(req, ['hours', 'reason']);
     if (typeof body.hours !== 'number') {
       throw badRequest('"hours" must be a number.');

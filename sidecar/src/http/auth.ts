@@ -1,10 +1,20 @@
+/**
+ * Who is calling. The sidecar checks every credential itself, with secrets
+ * that live only in its own (root's) memory and state directory: the
+ * workspace token, its login-cookie key, the kernel-scoped token and the
+ * operator's. Jupyter is given none of them. It runs as the notebook user,
+ * like every kernel, so a kernel can read whatever Jupyter holds; Jupyter is
+ * therefore told only a token of its own (`jupyterToken`, new at each start),
+ * which the front door refuses from any client. What a kernel can steal from
+ * Jupyter opens nothing here.
+ */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { forbidden, jupyterUnavailable, unauthorized } from '../errors';
-import { requestOverSocket } from '../jupyter/unixHttp';
-import { decodeSignedValueV2, loginCookieName, unquoteCookie } from './signedCookie';
+import { badRequest, forbidden, unauthorized } from '../errors';
+import { offeredCredentials, parseCookies, searchParams } from './credentials';
+import { SessionKeys } from './session';
 
-/** What Jupyter's GET /api/me says about the caller. */
+/** Who the caller is, as the API reports it. */
 export interface Identity {
   username: string;
   name?: string;
@@ -24,200 +34,58 @@ export interface Caller {
   scope: 'user' | 'kernel';
 }
 
-/** What the sidecar needs to check credentials itself while Jupyter is stopped for inactivity. */
-export interface LocalCredentials {
-  /** The workspace token. */
+/** What a request's credentials amount to. */
+export type Identification =
+  | { kind: 'user'; via: 'token' | 'cookie'; /** the token came in the URL: a browser that should get the login cookie */ fromQuery: boolean }
+  | { kind: 'kernel' }
+  | { kind: 'operator' }
+  /** No valid credential; `offered` when a token was given that is none of ours. */
+  | { kind: 'anonymous'; offered: boolean };
+
+export interface AuthSecrets {
+  /** The workspace token (the one in the URL the sidecar prints). */
   token: string;
-  /** Reads Jupyter's cookie secret, as Jupyter reads it (the file's bytes). */
-  cookieSecret: () => Buffer;
-  /** True while Jupyter is stopped for inactivity. */
-  jupyterParked: () => boolean;
-  /** The token kernels get (GPU_WORKSPACE_TOKEN). */
+  /** GPU_WORKSPACE_TOKEN, given to kernels and terminals. */
   kernelToken: string;
+  operatorToken: string | undefined;
+  /** The token Jupyter knows, current for its running instance; refused from clients. */
+  jupyterToken: () => string;
+  sessions: SessionKeys;
+  /** The workspace's user, as the API names them. */
+  identity: Identity;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function parseCookies(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) {
-      out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-    }
-  }
-  return out;
-}
-
 /** Constant-time comparison of two secrets. */
 export function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-export function tokenFrom(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (header) {
-    const match = /^(?:token|bearer)\s+(\S+)$/i.exec(header.trim());
-    return match ? match[1] : undefined;
-  }
-  const url = new URL(req.url ?? '/', 'http://sidecar');
-  return url.searchParams.get('token') ?? undefined;
+  // Hashing first makes the comparison's time independent of both lengths.
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 }
 
 /**
- * Authenticates sidecar API calls with Jupyter's own auth: the caller's
- * credentials are replayed to Jupyter's GET /api/me over the private socket.
- * One auth system (token, password cookie, JupyterHub OAuth) for both.
+ * The token inside a tornado XSRF value: version 2 is "2|mask|masked|time"
+ * (hex; the token is masked XOR mask), version 1 the bare hex token. The
+ * cookie and the page's form field mask the same token differently, so the
+ * tokens are compared, not the strings.
  */
-export class JupyterAuthenticator {
-  private cache = new Map<string, { caller: Caller; expires: number }>();
-  /** Who the user was the last time Jupyter said so: the name to use while it is stopped. */
-  private lastIdentity: Identity | null = null;
-
-  constructor(
-    private readonly socketPath: string,
-    private readonly baseUrl: string,
-    private readonly cacheMs: number,
-    private readonly waitForJupyter: () => Promise<boolean>,
-    /** The operator's token: refused here, so it is never replayed to Jupyter. */
-    private readonly operatorToken?: string,
-    private readonly local?: LocalCredentials
-  ) {}
-
-  /** Whether `token` is the kernel-scoped token (which Jupyter must never see as a credential). */
-  isKernelToken(token: string | undefined): boolean {
-    return !!token && !!this.local && sameSecret(token, this.local.kernelToken);
+export function xsrfToken(value: string): Buffer | null {
+  if (value.startsWith('2|')) {
+    const parts = value.split('|');
+    if (parts.length !== 4 || !/^[0-9a-f]+$/i.test(parts[1]) || !/^[0-9a-f]+$/i.test(parts[2]) || parts[1].length % 2 || parts[2].length % 2) {
+      return null;
+    }
+    const mask = Buffer.from(parts[1], 'hex');
+    const masked = Buffer.from(parts[2], 'hex');
+    if (mask.length === 0 || masked.length === 0) {
+      return null;
+    }
+    return Buffer.from(masked.map((byte, i) => byte ^ mask[i % mask.length]));
   }
-
-  async authenticate(req: IncomingMessage): Promise<Caller> {
-    const token = tokenFrom(req);
-    const cookie = req.headers.cookie;
-    if (!token && !cookie) {
-      throw unauthorized('Authentication required: send "Authorization: token <token>" or a Jupyter login cookie.');
-    }
-    if (token && this.operatorToken && sameSecret(token, this.operatorToken)) {
-      throw forbidden('The operator token works only on operator routes (POST quota/grants); use the workspace token here.');
-    }
-    if (token && this.isKernelToken(token)) {
-      return { identity: { username: 'kernel' }, via: 'token', scope: 'kernel' };
-    }
-    const via: Caller['via'] = token ? 'token' : 'cookie';
-    if (via === 'cookie') {
-      this.checkCookieWrite(req);
-    }
-    if (this.local?.jupyterParked()) {
-      return this.checkLocally(req, token, cookie ?? '');
-    }
-    const key = createHash('sha256')
-      .update(`${token ?? ''}\n${token ? '' : cookie}`)
-      .digest('hex');
-    const hit = this.cache.get(key);
-    if (hit && hit.expires > Date.now()) {
-      return hit.caller;
-    }
-    const identity = await this.askJupyter(token, cookie, req.headers.host);
-    const caller: Caller = { identity, via, scope: 'user' };
-    this.lastIdentity = identity;
-    if (this.cacheMs > 0) {
-      this.cache.set(key, { caller, expires: Date.now() + this.cacheMs });
-      this.prune();
-    }
-    return caller;
+  if (!value) {
+    return null;
   }
-
-  /**
-   * A cookie-authenticated write must come from the workspace's own pages:
-   * same origin, as browsers say with Sec-Fetch-Site and Origin, and the
-   * XSRF double submit Jupyter uses. The double submit alone is not enough:
-   * on a path-based JupyterHub, another user's server on the same domain can
-   * plant the _xsrf cookie.
-   */
-  private checkCookieWrite(req: IncomingMessage): void {
-    if (SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) {
-      return;
-    }
-    checkSameOrigin(req);
-    const cookie = parseCookies(req.headers.cookie).get('_xsrf');
-    const header = req.headers['x-xsrftoken'];
-    if (!cookie || typeof header !== 'string' || header !== cookie) {
-      throw forbidden('XSRF check failed: cookie-authenticated writes need an X-XSRFToken header matching the _xsrf cookie.');
-    }
-  }
-
-  private async askJupyter(token: string | undefined, cookie: string | undefined, host: string | undefined): Promise<Identity> {
-    if (!(await this.waitForJupyter())) {
-      throw jupyterUnavailable('The Jupyter server is not running, so credentials cannot be checked. Try again in a moment.');
-    }
-    const headers: Record<string, string> = { host: host ?? 'localhost' };
-    if (token) {
-      headers.authorization = `token ${token}`;
-    } else if (cookie) {
-      headers.cookie = cookie;
-    }
-    let res;
-    try {
-      res = await requestOverSocket(this.socketPath, { path: `${this.baseUrl}api/me`, headers, timeoutMs: 10_000 });
-    } catch (err) {
-      throw jupyterUnavailable(`Could not reach the Jupyter server to check credentials: ${(err as Error).message}`);
-    }
-    if (res.status === 200) {
-      const body = JSON.parse(res.body) as { identity?: Identity };
-      if (body.identity && typeof body.identity.username === 'string') {
-        return body.identity;
-      }
-    }
-    if (res.status === 401 || res.status === 403 || res.status === 302) {
-      throw token ? unauthorized('Invalid token.') : unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
-    }
-    throw jupyterUnavailable(`The Jupyter server answered ${res.status} when checking credentials.`);
-  }
-
-  /**
-   * While Jupyter is stopped nobody can ask it: the workspace token is
-   * compared, and the login cookie's tornado signature checked with the
-   * pinned cookie secret, here.
-   */
-  private checkLocally(req: IncomingMessage, token: string | undefined, cookieHeader: string): Caller {
-    const local = this.local as LocalCredentials;
-    const fallback: Identity = this.lastIdentity ?? { username: 'user' };
-    if (token) {
-      if (!sameSecret(token, local.token)) {
-        throw unauthorized('Invalid token.');
-      }
-      return { identity: fallback, via: 'token', scope: 'user' };
-    }
-    const name = loginCookieName(req.headers.host ?? '');
-    const raw = parseCookies(cookieHeader).get(name);
-    const value = raw === undefined ? null : decodeSignedValueV2(local.cookieSecret(), name, unquoteCookie(raw), Date.now());
-    if (value === null) {
-      throw unauthorized('Your login has expired or is not valid. Log in to Jupyter again.');
-    }
-    let identity: Identity = fallback;
-    try {
-      const user = JSON.parse(value) as Partial<Identity>;
-      if (typeof user.username === 'string') {
-        identity = { username: user.username, name: typeof user.name === 'string' ? user.name : user.username };
-      }
-    } catch {
-      // An older cookie format holding the bare username.
-      identity = { username: value };
-    }
-    return { identity, via: 'cookie', scope: 'user' };
-  }
-
-  private prune(): void {
-    if (this.cache.size < 256) {
-      return;
-    }
-    const now = Date.now();
-    for (const [key, entry] of this.cache) {
-      if (entry.expires <= now) {
-        this.cache.delete(key);
-      }
-    }
-  }
+  return /^[0-9a-f]+$/i.test(value) && value.length % 2 === 0 ? Buffer.from(value, 'hex') : Buffer.from(value);
 }
 
 /**
@@ -231,15 +99,115 @@ export function checkSameOrigin(req: IncomingMessage): void {
     throw forbidden(`Request refused: it came from another site (Sec-Fetch-Site: ${site}). Use the workspace's own pages.`);
   }
   const origin = req.headers.origin;
-  if (typeof origin === 'string') {
-    let host = '';
-    try {
-      host = new URL(origin).host;
-    } catch {
-      // "null" or garbage: not this host.
+  if (typeof origin === 'string' && originHost(origin) !== (req.headers.host ?? '').toLowerCase()) {
+    throw forbidden(`Request refused: its Origin (${origin}) is not this workspace (${req.headers.host ?? 'no Host'}).`);
+  }
+}
+
+/** The host[:port] an Origin names, lower-cased; '' for "null" or garbage. */
+export function originHost(origin: string): string {
+  const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)$/i.exec(origin.trim());
+  return match ? match[1].toLowerCase() : '';
+}
+
+export class FrontDoorAuth {
+  constructor(private readonly secrets: AuthSecrets) {}
+
+  /** Which of our protected tokens (never accepted where it does not belong) the request offers anywhere. */
+  protectedTokens(req: IncomingMessage): { operator: boolean; kernel: boolean; jupyter: boolean } {
+    const s = this.secrets;
+    const found = { operator: false, kernel: false, jupyter: false };
+    for (const token of offeredCredentials(req).mentioned) {
+      found.operator ||= s.operatorToken !== undefined && sameSecret(token, s.operatorToken);
+      found.kernel ||= sameSecret(token, s.kernelToken);
+      found.jupyter ||= sameSecret(token, s.jupyterToken());
     }
-    if (!host || host !== req.headers.host) {
-      throw forbidden(`Request refused: its Origin (${origin}) is not this workspace (${req.headers.host ?? 'no Host'}).`);
+    return found;
+  }
+
+  isKernelToken(token: string | undefined): boolean {
+    return !!token && sameSecret(token, this.secrets.kernelToken);
+  }
+
+  /**
+   * What the request's credentials amount to. A request offering several
+   * different tokens is refused (400): readers disagree on which one counts.
+   * Jupyter's own token is refused from anyone (403).
+   */
+  identify(req: IncomingMessage): Identification {
+    const s = this.secrets;
+    const { tokens } = offeredCredentials(req);
+    if (tokens.length > 1) {
+      throw badRequest('The request carries several different tokens (Authorization header and ?token=): send one.');
+    }
+    const token = tokens[0];
+    if (token !== undefined) {
+      if (sameSecret(token, s.jupyterToken())) {
+        throw forbidden('That token belongs to the Jupyter server behind this workspace and is never accepted from outside.');
+      }
+      if (sameSecret(token, s.token)) {
+        return { kind: 'user', via: 'token', fromQuery: req.headers.authorization === undefined };
+      }
+      if (sameSecret(token, s.kernelToken)) {
+        return { kind: 'kernel' };
+      }
+      if (s.operatorToken !== undefined && sameSecret(token, s.operatorToken)) {
+        return { kind: 'operator' };
+      }
+    }
+    if (s.sessions.fromRequest(req)) {
+      return { kind: 'user', via: 'cookie', fromQuery: false };
+    }
+    return { kind: 'anonymous', offered: token !== undefined };
+  }
+
+  /** The caller of a sidecar API route; throws 401/403 with a message the UI shows. */
+  authenticate(req: IncomingMessage): Caller {
+    const who = this.identify(req);
+    switch (who.kind) {
+      case 'operator':
+        throw forbidden('The operator token works only on operator routes (POST quota/grants); use the workspace token here.');
+      case 'kernel':
+        return { identity: { username: 'kernel' }, via: 'token', scope: 'kernel' };
+      case 'anonymous':
+        throw who.offered
+          ? unauthorized('Invalid token.')
+          : unauthorized('Authentication required: send "Authorization: token <token>", or log in to the workspace in the browser.');
+      case 'user':
+        if (who.via === 'cookie') {
+          this.checkCookieWrite(req);
+        }
+        return { identity: this.secrets.identity, via: who.via, scope: 'user' };
+    }
+  }
+
+  /** Whether the request offers the operator token (operator routes take nothing else). */
+  isOperator(req: IncomingMessage): boolean {
+    const { tokens } = offeredCredentials(req);
+    const operator = this.secrets.operatorToken;
+    return tokens.length === 1 && operator !== undefined && sameSecret(tokens[0], operator);
+  }
+
+  /**
+   * A cookie-authenticated write must come from the workspace's own pages:
+   * same origin, as browsers say with Sec-Fetch-Site and Origin, and the
+   * XSRF double submit Jupyter uses (its `_xsrf` cookie, sent back in a
+   * header). The double submit alone is not enough: on a path-based
+   * JupyterHub, another user's server on the same domain can plant _xsrf.
+   * The front door checks this for Jupyter's routes too: Jupyter skips its
+   * own check for the token-authenticated requests the sidecar sends it.
+   */
+  checkCookieWrite(req: IncomingMessage): void {
+    if (SAFE_METHODS.has((req.method ?? 'GET').toUpperCase())) {
+      return;
+    }
+    checkSameOrigin(req);
+    const cookie = parseCookies(req.headers.cookie).get('_xsrf');
+    const sent = req.headers['x-xsrftoken'] ?? req.headers['x-csrftoken'] ?? searchParams(req.url).get('_xsrf') ?? undefined;
+    const a = cookie === undefined ? null : xsrfToken(cookie);
+    const b = typeof sent === 'string' ? xsrfToken(sent) : null;
+    if (!a || !b || a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw forbidden('XSRF check failed: cookie-authenticated writes need an X-XSRFToken header matching the _xsrf cookie.');
     }
   }
 }

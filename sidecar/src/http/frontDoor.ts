@@ -1,9 +1,14 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { StartupError, WorkspaceError } from '../errors';
+import { StartupError, unauthorized, WorkspaceError } from '../errors';
+import { Logger } from '../log';
+import { FrontDoorAuth, Identification } from './auth';
+import { pathOf } from './credentials';
 import { FrontDoorGuard } from './guard';
-import { JupyterProxy } from './proxy';
+import { Login } from './login';
+import { ForwardAs, ForwardOptions, hasBody, JupyterProxy } from './proxy';
 import type { StoppedGate } from '../idle/stoppedGate';
+import type { UploadVerdict } from './uploadGuard';
 
 export interface FrontDoorOptions {
   /** Where the sidecar's own API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -12,99 +17,190 @@ export interface FrontDoorOptions {
   api: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Everything that is not the API goes to Jupyter through this. */
   proxy: JupyterProxy;
-  /** Checks every request before it goes anywhere (Host, operator token, WebSocket Origin). */
+  /** Checks every request before it goes anywhere (Host, tokens that must not go on, WebSocket Origin). */
   guard: FrontDoorGuard;
+  /** Who is calling: the front door checks every credential itself. */
+  auth: FrontDoorAuth;
+  /** Jupyter's login form and logout, answered here. */
+  login: Login;
   /** Answers Jupyter's requests itself while the workspace is stopped for inactivity. */
   stoppedGate?: StoppedGate;
-  /** Refuses uploads that would cross the home's cap (413) before they reach Jupyter. */
-  uploadGuard?: (req: http.IncomingMessage) => WorkspaceError | null;
+  /** Refuses (413) or limits uploads that would cross the home's cap before they reach Jupyter. */
+  uploadGuard?: (req: http.IncomingMessage) => UploadVerdict;
+  log: Logger;
 }
 
 /** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
 export const MAX_HEADER_BYTES = 64 * 1024;
 
-function refuse(res: http.ServerResponse, err: WorkspaceError): void {
-  res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  res.end(JSON.stringify({ message: err.message, code: err.code }));
+const INTERNAL = 'Internal error in the workspace service; the details are in its log.';
+
+function jsonBody(message: string, code: string, details: Record<string, unknown> = {}): { head: Record<string, string>; body: string } {
+  const body = JSON.stringify({ ...details, message, code });
+  return { head: { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) }, body };
 }
 
-function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
-  const body = JSON.stringify({ message: err.message, code: err.code });
+function refuse(res: http.ServerResponse, err: WorkspaceError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { head, body } = jsonBody(err.message, err.code, err.details);
+  res.writeHead(err.status, head);
+  res.end(body);
+}
+
+/** A whole HTTP/1.1 answer on a raw socket (refused upgrades, requests Node could not parse). */
+export function rawAnswer(socket: Socket, status: number, message: string, code: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ message, code });
   socket.end(
-    `HTTP/1.1 ${err.status} ${http.STATUS_CODES[err.status]}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
   );
 }
 
+function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
+  rawAnswer(socket, err.status, err.message, err.code);
+}
+
 /**
  * The one public port: the sidecar's API under its prefix, everything else
- * (HTTP and WebSockets) proxied to Jupyter's private socket.
+ * (HTTP and WebSockets) proxied to Jupyter's private socket. No request can
+ * take the process down: every handler runs under one catch, and anything
+ * unexpected is logged once and answered 500 (or the socket closed, when an
+ * answer was already under way).
  */
 export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy, guard, stoppedGate, uploadGuard } = options;
-  /** Runs the guard; false (and the refusal sent) when the request must stop here. */
-  const admitted = (req: http.IncomingMessage, target: 'api' | 'jupyter', upgrade: boolean, refuseWith: (err: WorkspaceError) => void): boolean => {
-    try {
-      guard.check(req, target, upgrade);
-      return true;
-    } catch (err) {
-      if (err instanceof WorkspaceError) {
-        refuseWith(err);
-        return false;
-      }
-      throw err;
-    }
+  const { apiPrefix, api, proxy, guard, auth, login, stoppedGate, uploadGuard, log } = options;
+  const isApi = (url: string | undefined): boolean => {
+    const path = pathOf(url);
+    return path === apiPrefix || path.startsWith(apiPrefix + '/');
   };
-  const isApi = (url: string | undefined): boolean =>
-    !!url && (url === apiPrefix || url.startsWith(apiPrefix + '/') || url.startsWith(apiPrefix + '?'));
+  const unexpected = (err: unknown, req: http.IncomingMessage): void => {
+    log.error('unexpected error at the front door', { method: req.method, path: pathOf(req.url).slice(0, 200), error: (err as Error)?.stack ?? String(err) });
+  };
 
-  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    const target = isApi(req.url) ? 'api' : 'jupyter';
-    if (!admitted(req, target, false, err => refuse(res, err))) {
+  /** Jupyter's routes: who the caller is decides what Jupyter is told. */
+  const toJupyter = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    if (stoppedGate?.web(req, res)) {
       return;
     }
+    if (login.isLoginForm(req)) {
+      const outcome = await login.submit(req, res);
+      if (!outcome.answered) {
+        await proxy.web(req, res, { as: 'anonymous', body: outcome.body });
+      }
+      return;
+    }
+    const who: Identification = auth.identify(req);
+    const as: ForwardAs = who.kind === 'user' ? 'user' : 'anonymous';
+    if (as === 'anonymous' && hasBody(req)) {
+      // Jupyter reads credentials from form bodies too (?token= in the body): no body goes to it
+      // unless the front door knows who sent it.
+      req.resume();
+      refuse(res, unauthorized('Authentication required: log in to the workspace, or send "Authorization: token <token>".'));
+      return;
+    }
+    if (who.kind === 'user' && who.via === 'cookie') {
+      auth.checkCookieWrite(req);
+    }
+    const forward: ForwardOptions = { as };
+    if (login.isLogout(req)) {
+      forward.responseHeaders = login.logoutHeaders(req);
+    } else if (who.kind === 'user' && who.fromQuery && req.method === 'GET') {
+      forward.responseHeaders = login.loginHeaders(req);
+    }
+    const verdict = as === 'user' ? uploadGuard?.(req) : null;
+    if (verdict && 'refuse' in verdict) {
+      // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
+      // reports a network error instead of showing the 413's message.
+      req.resume();
+      refuse(res, verdict.refuse);
+      return;
+    }
+    if (verdict) {
+      forward.bodyLimit = { bytes: verdict.maxBodyBytes, refusal: verdict.overLimit, passed: verdict.passed };
+    }
+    await proxy.web(req, res, forward);
+  };
+
+  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const target = isApi(req.url) ? 'api' : 'jupyter';
+    guard.check(req, target, false);
     if (target === 'api') {
       api(req, res);
       return;
     }
-    if (stoppedGate?.web(req, res)) {
+    await toJupyter(req, res);
+  };
+
+  const onUpgrade = async (req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
+    const target = isApi(req.url) ? 'api' : 'jupyter';
+    guard.check(req, target, true);
+    if (target === 'api') {
+      rawAnswer(socket, 404, 'No WebSocket routes here.', 'not_found');
       return;
     }
-    const refusal = uploadGuard?.(req);
-    if (refusal) {
-      // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
-      // reports a network error instead of showing the 413's message.
-      req.resume();
-      refuse(res, refusal);
+    if (stoppedGate?.upgrade(req, socket)) {
       return;
     }
-    void proxy.web(req, res);
+    const who = auth.identify(req);
+    await proxy.ws(req, socket, head, who.kind === 'user' ? 'user' : 'anonymous');
+  };
+
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    const fail = (err: unknown): void => {
+      if (err instanceof WorkspaceError) {
+        req.resume();
+        refuse(res, err);
+        return;
+      }
+      unexpected(err, req);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const { head, body } = jsonBody(INTERNAL, 'internal');
+      res.writeHead(500, head);
+      res.end(body);
+    };
+    try {
+      onRequest(req, res).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   });
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));
-  server.on('upgrade', (req, socket: Socket, head: Buffer) => {
-    if (!admitted(req, isApi(req.url) ? 'api' : 'jupyter', true, err => refuseUpgrade(socket, err))) {
-      return;
-    }
-    if (isApi(req.url)) {
-      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"No WebSocket routes here."}');
-      return;
-    }
-    if (!stoppedGate?.upgrade(req, socket)) {
-      void proxy.ws(req, socket, head);
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    // An upgraded socket is ours: Node no longer reports its errors anywhere else.
+    socket.on('error', () => socket.destroy());
+    const fail = (err: unknown): void => {
+      if (err instanceof WorkspaceError) {
+        refuseUpgrade(socket, err);
+        return;
+      }
+      unexpected(err, req);
+      rawAnswer(socket, 500, INTERNAL, 'internal');
+    };
+    try {
+      onUpgrade(req, socket, head).catch(fail);
+    } catch (err) {
+      fail(err);
     }
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (socket.writable) {
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const body = JSON.stringify({
-        message: tooLarge ? `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.` : 'Malformed request.',
-        code: tooLarge ? 'too_large' : 'bad_request'
-      });
-      socket.end(
-        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-      );
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    if (tooLarge) {
+      rawAnswer(socket, 431, `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.`, 'too_large');
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      rawAnswer(socket, 408, 'The request took too long to arrive.', 'bad_request');
+    } else {
+      rawAnswer(socket, 400, 'Malformed request.', 'bad_request');
     }
   });
   return server;

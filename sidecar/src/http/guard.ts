@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import * as os from 'node:os';
 import { forbidden } from '../errors';
-import { parseCookies, sameSecret, tokenFrom } from './auth';
+import { FrontDoorAuth, originHost } from './auth';
 
 /**
  * Checks every request at the front door before it goes anywhere: the Host
- * it names, the operator token (never for Jupyter), and the Origin of a
- * cookie-authenticated WebSocket.
+ * it names, tokens that must never go where the request is headed (looked
+ * for in every place a reader behind us might take one from), and the Origin
+ * of every browser WebSocket.
  */
 export interface FrontDoorGuard {
   /** Throws a 403 WorkspaceError for a request that must not go on. */
@@ -21,9 +22,8 @@ export interface GuardOptions {
   listenHost: string;
   /** Peers (IP addresses) whose X-Forwarded-* headers are believed, e.g. JupyterHub's proxy. */
   trustedProxies: string[];
-  operatorToken: string | undefined;
-  /** The kernel-scoped token (GPU_WORKSPACE_TOKEN): sidecar API only, never passed on to Jupyter. */
-  kernelToken?: string;
+  /** Knows the operator, kernel and Jupyter tokens. */
+  auth: FrontDoorAuth;
 }
 
 const LOOPBACK_NAMES = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -51,22 +51,24 @@ export function createGuard(options: GuardOptions): FrontDoorGuard {
   const trusted = new Set(options.trustedProxies.map(plainAddress));
   return {
     check(req, target, upgrade): void {
-      const token = tokenFrom(req);
-      const kernelCall = !!token && !!options.kernelToken && sameSecret(token, options.kernelToken);
+      const found = options.auth.protectedTokens(req);
       // DNS rebinding: a page on evil.example that resolves to this machine sends Host: evil.example.
       // Kernels call GPU_WORKSPACE_URL on loopback, whatever public names allowed_hosts lists; a
       // rebinding page cannot know the kernel token.
-      const loopbackKernel = kernelCall && LOOPBACK_NAMES.has(hostName(req.headers.host));
+      const loopbackKernel = found.kernel && LOOPBACK_NAMES.has(hostName(req.headers.host));
       if (!anyHost && !loopbackKernel && !allowed.has(hostName(req.headers.host))) {
         throw forbidden(`Host "${req.headers.host ?? ''}" is not allowed here. An operator can add it to allowed_hosts.`);
       }
-      if (target === 'jupyter' && token && options.operatorToken && sameSecret(token, options.operatorToken)) {
+      if (found.jupyter) {
+        throw forbidden('That token belongs to the Jupyter server behind this workspace and is never accepted from outside.');
+      }
+      if (target === 'jupyter' && found.operator) {
         throw forbidden('The operator token is for the operator API only; it is never passed on to Jupyter.');
       }
-      if (target === 'jupyter' && kernelCall) {
+      if (target === 'jupyter' && found.kernel) {
         throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status; it is never passed on to Jupyter.');
       }
-      if (upgrade && !token && parseCookies(req.headers.cookie).size > 0) {
+      if (upgrade) {
         checkWebSocketOrigin(req);
       }
     },
@@ -76,19 +78,18 @@ export function createGuard(options: GuardOptions): FrontDoorGuard {
   };
 }
 
-/** A cookie-authenticated WebSocket must be opened by the workspace's own pages. */
+/**
+ * A browser's WebSocket must be opened by the workspace's own pages, whatever
+ * credentials it carries: a page elsewhere can put any ?token= in the URL
+ * while the browser adds the victim's cookie. Clients that are not browsers
+ * send no Origin and cannot carry a victim's cookie on their own.
+ */
 function checkWebSocketOrigin(req: IncomingMessage): void {
   const origin = req.headers.origin;
   if (origin === undefined) {
-    return; // Not a browser: it cannot carry a victim's cookie on its own.
+    return;
   }
-  let host = '';
-  try {
-    host = new URL(origin).host;
-  } catch {
-    // "null" or garbage: not this host.
-  }
-  if (host.toLowerCase() !== (req.headers.host ?? '').toLowerCase()) {
+  if (originHost(origin) !== (req.headers.host ?? '').toLowerCase()) {
     throw forbidden(`WebSocket refused: opened from ${origin}, not from this workspace's pages.`);
   }
 }

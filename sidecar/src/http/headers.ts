@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
+import { filterCookieHeader } from './credentials';
 
 /** A flat raw header list, as IncomingMessage.rawHeaders and writeHead() take it. */
 export type RawHeaders = string[];
@@ -17,6 +18,23 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 
 /** Other fields that say who the client is, believed only from a trusted proxy. */
 const CLIENT_IDENTITY = new Set(['x-real-ip', 'x-scheme', 'forwarded']);
+
+/**
+ * The client's credentials never reach Jupyter (the front door replaces them
+ * with its own); Expect was answered by the front door itself.
+ */
+const REPLACED = new Set(['authorization', 'proxy-authorization', 'expect']);
+
+/** What Jupyter is told about who is asking: the front door's own credentials, never the client's. */
+export interface ForwardCredentials {
+  /** The Authorization header to send (the sidecar's token for Jupyter), or none. */
+  authorization: string | undefined;
+  /** Which of the client's cookies go on, by name. */
+  keepCookie: (name: string) => boolean;
+}
+
+/** Nothing of the client's: no Authorization, no cookies. */
+export const NO_CREDENTIALS: ForwardCredentials = { authorization: undefined, keepCookie: () => false };
 
 /** Extra hop-by-hop names a message lists in its Connection field ("Connection: close, x-foo"). */
 function connectionTokens(raw: RawHeaders): Set<string> | null {
@@ -43,8 +61,14 @@ function connectionTokens(raw: RawHeaders): Set<string> | null {
  * Unless `trustForwarded` (the peer is a trusted proxy), what the client says
  * about itself (X-Forwarded-*, X-Real-Ip, X-Scheme, Forwarded) is dropped:
  * Jupyter trusts those headers, so a client must not choose them.
+ * The client's Authorization and cookies are replaced as `credentials` says.
  */
-export function forwardedRequestHeaders(req: IncomingMessage, upgrade = false, trustForwarded = false): RawHeaders {
+export function forwardedRequestHeaders(
+  req: IncomingMessage,
+  upgrade = false,
+  trustForwarded = false,
+  credentials: ForwardCredentials = NO_CREDENTIALS
+): RawHeaders {
   const raw = req.rawHeaders;
   const listed = connectionTokens(raw);
   const out: RawHeaders = [];
@@ -83,10 +107,23 @@ export function forwardedRequestHeaders(req: IncomingMessage, upgrade = false, t
       }
       continue;
     }
+    if (REPLACED.has(lower)) {
+      continue;
+    }
+    if (lower === 'cookie') {
+      const kept = filterCookieHeader(value, credentials.keepCookie);
+      if (kept !== undefined) {
+        out.push(name, kept);
+      }
+      continue;
+    }
     if (lower === 'host') {
       host = value;
     }
     out.push(name, value);
+  }
+  if (credentials.authorization !== undefined) {
+    out.push('Authorization', credentials.authorization);
   }
   const encrypted = req.socket instanceof TLSSocket && req.socket.encrypted;
   const scheme = upgrade ? (encrypted ? 'wss' : 'ws') : encrypted ? 'https' : 'http';

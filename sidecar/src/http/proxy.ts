@@ -1,12 +1,34 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
+import { WorkspaceError } from '../errors';
 import { Logger } from '../log';
+import { pathOf, withoutTokenParams } from './credentials';
 import { isDisconnect } from './disconnects';
-import { forwardedRequestHeaders } from './headers';
+import { ForwardCredentials, forwardedRequestHeaders, RawHeaders } from './headers';
 import { relay } from './relay';
+import { isSessionCookieName } from './session';
 import { StaticCache } from './staticCache';
 import { negotiate } from './encoding';
 import { tunnelWebSocket } from './wsTunnel';
+
+/**
+ * Who Jupyter is told the request is from: 'user' (the front door checked the
+ * workspace's credentials; Jupyter gets the sidecar's own token and the
+ * browser's cookies but the login), or 'anonymous' (nothing but the _xsrf
+ * cookie its login form needs: a cookie a kernel could forge for Jupyter
+ * never reaches it through the front door).
+ */
+export type ForwardAs = 'user' | 'anonymous';
+
+export interface ForwardOptions {
+  as: ForwardAs;
+  /** Headers the front door adds to Jupyter's answer (the login cookie). */
+  responseHeaders?: RawHeaders;
+  /** The body to send instead of the client's (the front door rewrote it: a login form). */
+  body?: Buffer;
+  /** A body that may not exceed `bytes`: past it Jupyter's side is cut and the client gets `refusal()`. */
+  bodyLimit?: { bytes: number; refusal: () => WorkspaceError; /** the body went through whole, with this many bytes */ passed?: (bytes: number) => void };
+}
 
 export interface CompressionOptions {
   /** Compress responses as browsers ask (brotli or gzip). Default true. */
@@ -27,6 +49,8 @@ export interface JupyterProxyOptions {
   compression?: CompressionOptions;
   /** Whether this request's peer is a trusted proxy, whose X-Forwarded-* headers are kept. Default: nobody is. */
   trustsForwardedHeaders?: (req: http.IncomingMessage) => boolean;
+  /** The Authorization header Jupyter accepts from the front door (its token changes at each start). */
+  jupyterAuthorization: () => string;
 }
 
 export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
@@ -61,10 +85,13 @@ function rejectUpgrade(socket: Socket, status: number, message: string, extra = 
 }
 
 /** Whether a request carries a body (and so cannot simply be sent again). */
-function hasBody(req: http.IncomingMessage): boolean {
+export function hasBody(req: http.IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
+
+const keepXsrfOnly = (name: string): boolean => name === '_xsrf';
+const keepAllButLogin = (name: string): boolean => !isSessionCookieName(name);
 
 /** Jupyter was not there (a restart): the request never reached it. */
 const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOENT']);
@@ -104,22 +131,22 @@ export class JupyterProxy {
     this.cache = enabled && cacheBytes > 0 ? new StaticCache(cacheBytes, Math.floor(cacheBytes / CACHE_ENTRY_SHARE)) : null;
   }
 
-  async web(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    if (this.serveKept(req, res)) {
+  async web(req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions): Promise<void> {
+    if (!forward.responseHeaders && this.serveKept(req, res)) {
       return;
     }
     if (this.options.isRunning()) {
-      this.forward(req, res, true);
+      this.forward(req, res, forward, true);
       return;
     }
     if (!(await this.options.waitForJupyter())) {
       sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
       return;
     }
-    this.forward(req, res, true);
+    this.forward(req, res, forward, true);
   }
 
-  async ws(req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  async ws(req: http.IncomingMessage, socket: Socket, head: Buffer, as: ForwardAs): Promise<void> {
     socket.setNoDelay(true);
     if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
       rejectUpgrade(socket, 503, UNAVAILABLE, 'Retry-After: 5\r\n');
@@ -127,6 +154,8 @@ export class JupyterProxy {
     }
     tunnelWebSocket(req, socket, head, {
       socketPath: this.options.socketPath,
+      path: withoutTokenParams(req.url ?? '/'),
+      credentials: this.credentials(as),
       trustForwarded: this.options.trustsForwardedHeaders?.(req) ?? false,
       fail: (s, err) => {
         this.options.log.warn('Jupyter did not accept a WebSocket', { url: this.safeUrl(req), error: err.message });
@@ -145,6 +174,13 @@ export class JupyterProxy {
     this.cache?.clear();
   }
 
+  /** What Jupyter gets instead of the client's credentials (computed when sent: the token changes at each start). */
+  private credentials(as: ForwardAs): ForwardCredentials {
+    return as === 'user'
+      ? { authorization: this.options.jupyterAuthorization(), keepCookie: keepAllButLogin }
+      : { authorization: undefined, keepCookie: keepXsrfOnly };
+  }
+
   /** A compressed copy of an immutable asset, if one is kept: answered without asking Jupyter. */
   private serveKept(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const cache = this.cache;
@@ -155,7 +191,8 @@ export class JupyterProxy {
     if (coding === 'identity') {
       return false;
     }
-    const entry = cache.get(StaticCache.key(req.url, coding));
+    // By path alone: a query (JupyterLab's ?v=, or a random one) never makes another entry.
+    const entry = cache.get(StaticCache.key(pathOf(req.url), coding));
     if (entry === undefined) {
       return false;
     }
@@ -168,13 +205,28 @@ export class JupyterProxy {
    * bodiless request that never reached Jupyter (a pooled connection Jupyter
    * had just closed, or a socket that vanished in a restart) is sent once more.
    */
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, mayRetry: boolean): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions, mayRetry: boolean): void {
+    const headers = forwardedRequestHeaders(req, false, this.options.trustsForwardedHeaders?.(req) ?? false, this.credentials(forward.as));
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    if (forward.body) {
+      for (let i = headers.length - 2; i >= 0; i -= 2) {
+        if (headers[i].toLowerCase() === 'content-length') {
+          headers.splice(i, 2);
+        }
+      }
+      headers.push('Content-Length', String(forward.body.length));
+    } else if (chunked) {
+      // Framing as Node read it: a chunked body goes on chunked, whatever the method. Node's client
+      // would otherwise write a GET's, HEAD's, DELETE's or OPTIONS' body with no framing at all, and
+      // Jupyter would read it as a second request on the pooled connection that no check here saw.
+      headers.push('Transfer-Encoding', 'chunked');
+    }
     const upReq = http.request({
       socketPath: this.options.socketPath,
       agent: this.agent,
       method: req.method,
-      path: req.url,
-      headers: forwardedRequestHeaders(req, false, this.options.trustsForwardedHeaders?.(req) ?? false)
+      path: withoutTokenParams(req.url ?? '/'),
+      headers
     });
     let settled = false;
     let upstreamBroke: Error | undefined;
@@ -211,6 +263,7 @@ export class JupyterProxy {
         compress: this.compression.enabled,
         minBytes: this.compression.minBytes,
         cache: this.cache,
+        extraHeaders: forward.responseHeaders,
         done: () => settle(upstreamBroke)
       });
     });
@@ -222,7 +275,7 @@ export class JupyterProxy {
       if (mayRetry && !res.headersSent && retryable(req, upReq, err)) {
         settled = true;
         res.off('close', onClose);
-        void this.retry(req, res);
+        void this.retry(req, res, forward);
         return;
       }
       settled = true;
@@ -236,27 +289,68 @@ export class JupyterProxy {
       sendJson(res, 502, { message: `The Jupyter server did not answer: ${err.message}`, code: 'jupyter_unavailable' });
     });
 
-    if (hasBody(req)) {
-      req.pipe(upReq);
-      req.once('error', err => {
-        if (!isDisconnect(err)) {
-          this.options.log.debug('request body broke off', { url: this.safeUrl(req), error: err.message });
-        }
-        upReq.destroy();
+    if (forward.body) {
+      upReq.end(forward.body);
+    } else if (hasBody(req)) {
+      this.sendBody(req, res, upReq, forward, () => {
+        settled = true;
+        res.off('close', onClose);
       });
     } else {
       upReq.end();
     }
   }
 
+  /**
+   * Streams the client's body to Jupyter, counting it against `bodyLimit`:
+   * past the limit Jupyter's side is destroyed (tornado never runs a handler
+   * on a body cut short, so nothing is written) and the client gets the
+   * refusal at once, while the rest of its body is read and dropped (a browser
+   * whose upload is cut off mid-body shows a network error, not the message).
+   */
+  private sendBody(req: http.IncomingMessage, res: http.ServerResponse, upReq: http.ClientRequest, forward: ForwardOptions, giveUp: () => void): void {
+    req.once('error', err => {
+      if (!isDisconnect(err)) {
+        this.options.log.debug('request body broke off', { url: this.safeUrl(req), error: err.message });
+      }
+      upReq.destroy();
+    });
+    const limit = forward.bodyLimit;
+    if (!limit) {
+      req.pipe(upReq);
+      return;
+    }
+    let bytes = 0;
+    const count = (chunk: Buffer): void => {
+      bytes += chunk.length;
+      if (bytes <= limit.bytes) {
+        return;
+      }
+      req.off('data', count);
+      req.unpipe(upReq);
+      giveUp();
+      upReq.destroy();
+      req.resume();
+      const err = limit.refusal();
+      sendJson(res, err.status, { ...err.details, message: err.message, code: err.code });
+    };
+    req.on('data', count);
+    req.once('end', () => {
+      if (bytes <= limit.bytes) {
+        limit.passed?.(bytes);
+      }
+    });
+    req.pipe(upReq);
+  }
+
   /** The second and last try: after a restart, once Jupyter is back; at once if it never left. */
-  private async retry(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async retry(req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions): Promise<void> {
     if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
       sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
       return;
     }
     if (!res.destroyed) {
-      this.forward(req, res, false);
+      this.forward(req, res, forward, false);
     }
   }
 

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { compressSync, createEncoder, CompressedCoding, isCompressible, SYNC_COMPRESS_MAX_BYTES } from './compression';
 import { negotiate } from './encoding';
+import { pathOf } from './credentials';
 import { forwardedResponseHeaders, rawHeader, RawHeaders, weakenEtag, withVaryAcceptEncoding } from './headers';
 import { keepableFor, StaticCache } from './staticCache';
 
@@ -18,6 +19,8 @@ export interface RelayOptions {
   minBytes: number;
   /** Where immutable assets are kept compressed; null: compress them per request like the rest. */
   cache: StaticCache | null;
+  /** Headers the front door adds to Jupyter's (its login cookie). */
+  extraHeaders?: RawHeaders;
   /** Called once the exchange ends; `error` when it broke off (the caller decides how loudly to log). */
   done: (error?: Error) => void;
 }
@@ -28,7 +31,7 @@ const DROP_WHEN_COMPRESSED: ReadonlySet<string> = new Set(['content-length', 'ac
 /** Relays `up` (Jupyter's response to `req`) to `res`. */
 export function relay(req: IncomingMessage, res: ServerResponse, up: IncomingMessage, options: RelayOptions): void {
   const status = up.statusCode ?? 502;
-  const raw = up.rawHeaders;
+  const raw = options.extraHeaders ? [...up.rawHeaders, ...options.extraHeaders] : up.rawHeaders;
   if (!options.compress || !isCompressible(req.method, status, raw)) {
     res.writeHead(status, up.statusMessage, forwardedResponseHeaders(raw));
     passBody(up, res, options.done);
@@ -47,11 +50,17 @@ export function relay(req: IncomingMessage, res: ServerResponse, up: IncomingMes
 
   const cache = options.cache;
   const freshness = cache ? keepableFor(req, status, raw, length, cache.maxEntryBytes) : 0;
-  const key = cache && freshness > 0 && req.url !== undefined ? StaticCache.key(req.url, coding) : null;
+  // Kept by path alone: however many different queries ask for an asset, it is compressed once.
+  const key = cache && freshness > 0 ? StaticCache.key(pathOf(req.url), coding) : null;
   if (cache && key !== null && cache.beginFill(key)) {
     compressAndKeep(up, res, status, headers, coding, length as number, options.done, body =>
       cache.endFill(key, body && { headers: [...headers, 'Content-Length', String(body.length)], body, freshnessSeconds: freshness })
     );
+  } else if (key !== null) {
+    // Another request is compressing this asset right now: this one goes out as it is rather than
+    // paying for a second compression (a burst of ?v=<random> must not cost one each).
+    res.writeHead(status, up.statusMessage, withVaryAcceptEncoding(forwardedResponseHeaders(raw)));
+    passBody(up, res, options.done);
   } else if (length !== undefined && length <= SYNC_COMPRESS_MAX_BYTES) {
     compressSmall(up, res, status, raw, headers, coding, options.done);
   } else {

@@ -8,6 +8,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorBody } from '@jupyterlab-gpu-workspace/api';
 import { WorkspaceError } from '../errors';
+import { pathOf, searchParams } from './credentials';
+import { isDisconnect } from './disconnects';
 
 export interface ApiRequest extends IncomingMessage {
   /** The path below the router's prefix, e.g. "/snapshots/abc/restore" (percent-decoded per segment in `params`). */
@@ -174,8 +176,8 @@ export class Router {
    */
   async handle(prefix: string, req: IncomingMessage, res: ServerResponse, options: RouterOptions): Promise<void> {
     res.setHeader('cache-control', 'no-store');
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname.slice(prefix.length) || '/';
+    // The path as written: no normalisation ("status/../usage" is no route), and nothing here can throw.
+    const path = pathOf(req.url).slice(prefix.length) || '/';
     const segments = split(path);
     const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     let found: { route: Route; params: Record<string, string> } | null = null;
@@ -201,7 +203,7 @@ export class Router {
     }
     const apiReq = req as ApiRequest;
     apiReq.path = path;
-    apiReq.query = url.searchParams;
+    apiReq.query = searchParams(req.url);
     apiReq.params = found.params;
     const apiRes = res as ApiResponse;
     apiRes.status = function (this: ApiResponse, code: number) {
@@ -219,6 +221,11 @@ export class Router {
       if (err instanceof WorkspaceError) {
         // Details first: they may add fields (an over-cap refusal lists `largest`), never replace these two.
         sendError(res, err.status, { ...err.details, message: err.message, code: err.code });
+        return;
+      }
+      if (isDisconnect(err) || req.destroyed) {
+        // The client left in the middle of its request: nobody is there to answer.
+        res.destroy();
         return;
       }
       options.onUnexpectedError(err, req);

@@ -16,12 +16,24 @@ export interface UploadGuardOptions {
 }
 
 /**
+ * What the front door does with a request to Jupyter, as far as the cap goes:
+ * nothing (`null`: not an upload), refuse it now, or let it through with at
+ * most `maxBodyBytes` of body (a body of unknown length: counted as it comes).
+ */
+export type UploadVerdict =
+  | null
+  | { refuse: WorkspaceError }
+  | { maxBodyBytes: number; overLimit: () => WorkspaceError; passed: (bodyBytes: number) => void };
+
+/**
  * Refuses, at the front door, a Contents API upload that would take the home
  * over its cap: 413 with a message JupyterLab shows in its upload error. Only
- * PUTs to the Contents API are looked at, and only their Content-Length: the
- * body is never read here, so the hot path stays a string compare. The body
- * is JSON around the file (base64 for binaries: 4/3 of the bytes), so 3/4 of
- * its length is a size the file will reach at least. A save over an existing
+ * PUTs to the Contents API are looked at, and only their length: the body is
+ * never read here, so the hot path stays a string compare. The body is JSON
+ * around the file (base64 for binaries: 4/3 of the bytes), so 3/4 of its
+ * length is a size the file will reach at least. A body sent without a
+ * Content-Length (chunked) is let through with a byte limit, counted as it
+ * arrives, and cut at the cap with the same 413. A save over an existing
  * file counts only what it adds to that file's size: a full home must never
  * stop anyone from saving their work (the snapshot refusal and the meter say
  * the home is over its cap; losing an edit would be worse). The exception is
@@ -34,7 +46,7 @@ export interface UploadGuardOptions {
 const CHUNK_BYTES = 1024 * 1024;
 const isChunkSized = (bytes: number): boolean => bytes >= CHUNK_BYTES && bytes <= CHUNK_BYTES + 4096;
 
-export function createUploadGuard(options: UploadGuardOptions): (req: http.IncomingMessage) => WorkspaceError | null {
+export function createUploadGuard(options: UploadGuardOptions): (req: http.IncomingMessage) => UploadVerdict {
   const { contentsPrefix, capBytes } = options;
   const now = options.now ?? Date.now;
   // Uploads let through since the last measurement began: JupyterLab sends files over 1 MB in
@@ -60,31 +72,50 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
       return 0;
     }
   };
+  const refusal = (adds: number, left: number, atLeast = false): WorkspaceError =>
+    new WorkspaceError(
+      413,
+      `This upload (${atLeast ? 'more than' : 'about'} ${formatBytes(adds)}) would take your home folder over its ${formatBytes(capBytes)} cap: ` +
+        `${formatBytes(left)} is left. Delete or move large files first (Workspace → Snapshots… shows what uses the space).`,
+      'too_large'
+    );
   return req => {
     if (req.method !== 'PUT' || !req.url?.startsWith(contentsPrefix)) {
       return null;
     }
-    const length = Number(req.headers['content-length']);
     const usage = options.usage();
-    if (!Number.isFinite(length) || usage === null) {
+    if (usage === null) {
       return null;
     }
     accepted = accepted.filter(a => a.at >= usage.at);
     const used = usage.bytes + accepted.reduce((sum, a) => sum + a.bytes, 0);
-    const atLeast = Math.floor((length * 3) / 4);
     const target = req.url.split('?')[0];
     const nextChunk = accepted.some(a => a.path === target && a.chunk);
-    const adds = nextChunk ? atLeast : Math.max(0, atLeast - existingSize(req.url));
+    const existing = nextChunk ? 0 : existingSize(req.url);
+    const left = Math.max(0, capBytes - used);
+    const declared = req.headers['content-length'];
+    if (declared === undefined) {
+      // The file may grow to 3/4 of the body: the body may reach 4/3 of what is left (plus what it replaces).
+      const maxBodyBytes = Math.floor(((left + existing) * 4) / 3) + 1;
+      return {
+        maxBodyBytes,
+        overLimit: () => refusal(Math.floor((maxBodyBytes * 3) / 4) - existing, left, true),
+        passed: bodyBytes => {
+          const atLeast = Math.floor((bodyBytes * 3) / 4);
+          accepted.push({ at: now(), bytes: Math.max(0, atLeast - existing), path: target, chunk: isChunkSized(atLeast) });
+        }
+      };
+    }
+    const length = Number(declared);
+    if (!Number.isFinite(length)) {
+      return null;
+    }
+    const atLeast = Math.floor((length * 3) / 4);
+    const adds = Math.max(0, atLeast - existing);
     if (used + adds <= capBytes) {
       accepted.push({ at: now(), bytes: adds, path: target, chunk: isChunkSized(atLeast) });
       return null;
     }
-    const left = Math.max(0, capBytes - used);
-    return new WorkspaceError(
-      413,
-      `This upload (about ${formatBytes(adds)}) would take your home folder over its ${formatBytes(capBytes)} cap: ` +
-        `${formatBytes(left)} is left. Delete or move large files first (Workspace → Snapshots… shows what uses the space).`,
-      'too_large'
-    );
+    return { refuse: refusal(adds, left) };
   };
 }

@@ -6,10 +6,14 @@
  */
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { forwardedRequestHeaders, RawHeaders } from './headers';
+import { ForwardCredentials, forwardedRequestHeaders, RawHeaders } from './headers';
 
 export interface TunnelOptions {
   socketPath: string;
+  /** The request target for Jupyter (the client's, without our token parameters). */
+  path: string;
+  /** What Jupyter is told about who asks, instead of the client's credentials. */
+  credentials: ForwardCredentials;
   /** Keep the client's X-Forwarded-* headers (the peer is a trusted proxy). */
   trustForwarded: boolean;
   /** The handshake failed while the browser still waits: answer it (502). */
@@ -32,8 +36,8 @@ export function tunnelWebSocket(req: http.IncomingMessage, socket: Socket, head:
   const upReq = http.request({
     socketPath: options.socketPath,
     method: req.method,
-    path: req.url,
-    headers: forwardedRequestHeaders(req, true, options.trustForwarded),
+    path: options.path,
+    headers: forwardedRequestHeaders(req, true, options.trustForwarded, options.credentials),
     // Its own connection: an upgraded socket leaves the pool anyway.
     agent: false
   });

@@ -4,7 +4,8 @@ import { requestOverSocket } from '../jupyter/unixHttp';
 export interface KernelActivityOptions {
   socketPath: string;
   baseUrl: string;
-  token: string;
+  /** Jupyter's current token (it changes at each start). */
+  token: () => string;
   intervalMs: number;
   isRunning: () => boolean;
   /** Called when at least one kernel is busy, or a terminal has had output since the last look. */
@@ -26,7 +27,7 @@ export function watchKernelActivity(o: KernelActivityOptions): () => void {
   let inFlight = false;
   let terminals: TerminalActivity | null = null;
   const ask = async <T>(route: string): Promise<T | null> => {
-    const res = await requestOverSocket(o.socketPath, { path: `${o.baseUrl}${route}`, headers: { authorization: `token ${o.token}` }, timeoutMs: 5000 });
+    const res = await requestOverSocket(o.socketPath, { path: `${o.baseUrl}${route}`, headers: { authorization: `token ${o.token()}` }, timeoutMs: 5000 });
     return res.status === 200 ? (JSON.parse(res.body) as T) : null;
   };
   const look = async (): Promise<boolean> => {

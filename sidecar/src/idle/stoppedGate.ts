@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { stoppedForIdle, WorkspaceError } from '../errors';
-import { JupyterAuthenticator, parseCookies } from '../http/auth';
+import { FrontDoorAuth } from '../http/auth';
+import { parseCookies } from '../http/credentials';
 import { IdleController } from './controller';
 import { loginNeededPage, stoppedPage } from './stoppedPage';
 
@@ -13,7 +14,9 @@ export interface StoppedGateOptions {
   baseUrl: string;
   apiPrefix: string;
   idle: IdleController;
-  auth: JupyterAuthenticator;
+  auth: FrontDoorAuth;
+  /** The login cookie for a browser that came with the token in the URL (so its Start button works). */
+  loginCookie: (req: IncomingMessage) => string;
 }
 
 export interface StoppedGate {
@@ -49,8 +52,9 @@ export function createStoppedGate(o: StoppedGateOptions): StoppedGate {
     res.end(res.req.method === 'HEAD' ? undefined : body);
   };
   const refuseJson = (res: ServerResponse, err: WorkspaceError): void => {
-    res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify({ message: err.message, code: err.code }));
+    const body = JSON.stringify({ message: err.message, code: err.code });
+    res.writeHead(err.status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) });
+    res.end(body);
   };
 
   return {
@@ -62,23 +66,29 @@ export function createStoppedGate(o: StoppedGateOptions): StoppedGate {
         refuseJson(res, stoppedForIdle());
         return true;
       }
-      o.auth.authenticate(req).then(
-        caller => {
-          if (caller.scope !== 'user') {
-            send(res, 403, 'text/html; charset=utf-8', loginNeededPage());
-            return;
-          }
-          const status = o.idle.status();
-          // The Start button's cookie-authenticated POST needs the XSRF double submit; Jupyter set _xsrf
-          // on earlier pages, but a browser may not have it: then the page gets one (tornado accepts a plain token).
-          const extra: Record<string, string> = {};
-          if (caller.via === 'cookie' && !parseCookies(req.headers.cookie).has('_xsrf')) {
-            extra['set-cookie'] = `_xsrf=${randomBytes(16).toString('hex')}; Path=${o.baseUrl}; SameSite=Lax`;
-          }
-          send(res, 200, 'text/html; charset=utf-8', stoppedPage({ stoppedAt: status.stopped_at, timeoutMinutes: status.timeout_minutes, apiPrefix: o.apiPrefix, starting: status.starting }), extra);
-        },
-        () => send(res, 401, 'text/html; charset=utf-8', loginNeededPage())
-      );
+      let caller;
+      try {
+        caller = o.auth.authenticate(req);
+      } catch {
+        send(res, 401, 'text/html; charset=utf-8', loginNeededPage());
+        return true;
+      }
+      if (caller.scope !== 'user') {
+        send(res, 403, 'text/html; charset=utf-8', loginNeededPage());
+        return true;
+      }
+      const status = o.idle.status();
+      // The Start button's cookie-authenticated POST needs the XSRF double submit; Jupyter set _xsrf
+      // on earlier pages, but a browser may not have it: then the page gets one (a plain token is accepted).
+      const cookies: string[] = [];
+      if (!parseCookies(req.headers.cookie).has('_xsrf')) {
+        cookies.push(`_xsrf=${randomBytes(16).toString('hex')}; Path=${o.baseUrl}; SameSite=Lax`);
+      }
+      if (caller.via === 'token' && req.headers.authorization === undefined) {
+        cookies.push(o.loginCookie(req));
+      }
+      const extra: Record<string, string[]> = cookies.length ? { 'set-cookie': cookies } : {};
+      send(res, 200, 'text/html; charset=utf-8', stoppedPage({ stoppedAt: status.stopped_at, timeoutMinutes: status.timeout_minutes, apiPrefix: o.apiPrefix, starting: status.starting }), extra);
       return true;
     },
     upgrade(_req, socket): boolean {

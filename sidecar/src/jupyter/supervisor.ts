@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
@@ -25,7 +26,12 @@ export interface SupervisorOptions {
   home: string;
   socketPath: string;
   cookieSecretFile: string;
-  token: string;
+  /**
+   * Where Jupyter reads its token at start (JUPYTER_TOKEN_FILE): in a folder
+   * the notebook user cannot write, removed once Jupyter runs. The token is
+   * new at each start and is Jupyter's alone: the front door never accepts it.
+   */
+  tokenFile: string;
   baseUrl: string;
   /** Environment for Jupyter (and so for every kernel and terminal). */
   env: NodeJS.ProcessEnv;
@@ -69,6 +75,8 @@ export class JupyterSupervisor extends EventEmitter {
   private heldDown = false;
   /** What the GPU mode lays over the launch at the next start: variables, and the device group. */
   private overlay: LaunchOverlay = { env: {}, gpuDevices: false };
+  /** The token the running (or starting) Jupyter accepts: the sidecar's own calls and what it forwards carry it. */
+  private token = randomBytes(32).toString('hex');
 
   constructor(private readonly options: SupervisorOptions) {
     super();
@@ -92,6 +100,11 @@ export class JupyterSupervisor extends EventEmitter {
       last_exit: this.lastExit,
       last_error: this.lastError
     };
+  }
+
+  /** The token Jupyter accepts now; it changes at each start. */
+  get jupyterToken(): string {
+    return this.token;
   }
 
   /** True once stop() was called: nothing starts any more. */
@@ -378,9 +391,11 @@ export class JupyterSupervisor extends EventEmitter {
     }
     const { file, argv } = launchCommand(program, this.args(), o.runAs, this.overlay.gpuDevices, usePdeathsig);
     const identity = o.runAs ? userEnvironment(o.runAs.user, o.home) : {};
+    this.token = randomBytes(32).toString('hex');
+    this.writeTokenFile();
     const child = spawn(file, argv, {
       cwd: o.home,
-      env: { ...o.env, ...identity, ...this.overlay.env, JUPYTER_TOKEN: o.token },
+      env: { ...o.env, ...identity, ...this.overlay.env, JUPYTER_TOKEN_FILE: o.tokenFile },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true
     });
@@ -400,6 +415,8 @@ export class JupyterSupervisor extends EventEmitter {
       spawnError.then(err => `error:${err.message}`),
       exited.then(how => `exit:${how}`)
     ]);
+    // Read by now (jupyter_server reads it while it starts): from here the token is in Jupyter's memory only.
+    fs.rmSync(o.tokenFile, { force: true });
     if (outcome === 'ready' && !this.shuttingDown) {
       this.startedAt = new Date();
       this.generation += 1;
@@ -417,6 +434,26 @@ export class JupyterSupervisor extends EventEmitter {
     const failure = new StartupError(this.explainFailure(outcome, program));
     this.lastError = failure.message;
     throw failure;
+  }
+
+  /**
+   * Writes this start's token for Jupyter to read. The folder is the
+   * sidecar's (the notebook user can read the file, which is theirs, but can
+   * neither replace it nor the folder), and the file is created anew, never
+   * opened through a link.
+   */
+  private writeTokenFile(): void {
+    const file = this.options.tokenFile;
+    fs.rmSync(file, { force: true });
+    const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, this.token);
+      if (this.options.runAs) {
+        fs.fchownSync(fd, this.options.runAs.user.uid, this.options.runAs.user.gid);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private explainFailure(outcome: string, program: string): string {

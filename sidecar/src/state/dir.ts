@@ -12,6 +12,8 @@ export interface StateLayout {
   secretsDir: string;
   cookieSecretFile: string;
   tokenFile: string;
+  /** The key the sidecar signs browser logins with; never given to Jupyter. */
+  sessionKeyFile: string;
   socketPath: string;
 }
 
@@ -39,6 +41,7 @@ export function prepareStateDir(root: string): StateLayout {
     secretsDir: path.join(abs, 'secrets'),
     cookieSecretFile: path.join(abs, 'secrets', 'jupyter_cookie_secret'),
     tokenFile: path.join(abs, 'secrets', 'token'),
+    sessionKeyFile: path.join(abs, 'secrets', 'session_key'),
     socketPath
   };
 }

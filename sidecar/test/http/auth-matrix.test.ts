@@ -4,26 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ApiDeps, createApiRouter, routesOf } from '../../src/http/api';
-import { createLogger } from '../../src/log';
+import { servedRoutes } from '../support/routes';
 import { fetchJson, login, LoginCookies, Sidecar, startSidecar, tokenHeader } from '../support/sidecar';
 
 const OPERATOR_TOKEN = 'operator-secret-for-the-auth-matrix';
 const PUBLIC = new Set(['GET /health']);
 const OPERATOR = new Set(['POST /quota/grants']);
-
-/** Every route and method the real router serves. */
-function servedRoutes(): Array<{ method: string; route: string }> {
-  const unused = new Proxy({}, { get: () => { throw new Error('unused'); } });
-  const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, isolation: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
-  const out: Array<{ method: string; route: string }> = [];
-  for (const [route, methods] of routesOf(createApiRouter(deps))) {
-    for (const method of new Set(methods)) {
-      out.push({ method, route });
-    }
-  }
-  return out;
-}
 
 let sidecar: Sidecar;
 let cookies: LoginCookies;

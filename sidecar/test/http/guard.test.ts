@@ -6,15 +6,32 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { test } from 'node:test';
-import { createGuard, hostName } from '../../src/http/guard';
+import { FrontDoorAuth } from '../../src/http/auth';
+import { createGuard, GuardOptions, hostName } from '../../src/http/guard';
+import { SessionKeys } from '../../src/http/session';
 
 const OPERATOR = 'operator-token-0123456789abcdef';
+const KERNEL = 'kernel-token-0123456789abcdef';
+const JUPYTERS = 'jupyters-own-token-0123456789abcdef';
+
+/** The guard with the tokens it protects (the workspace token itself is no business of the guard's). */
+function makeGuard(options: Omit<GuardOptions, 'auth'>, operatorToken: string | undefined = OPERATOR) {
+  const auth = new FrontDoorAuth({
+    token: 'workspace-token-0123456789',
+    kernelToken: KERNEL,
+    operatorToken,
+    jupyterToken: () => JUPYTERS,
+    sessions: new SessionKeys(Buffer.alloc(32, 7)),
+    identity: { username: 'user' }
+  });
+  return createGuard({ ...options, auth });
+}
 
 function request(headers: Record<string, string>, url = '/lab', remoteAddress = '127.0.0.1'): IncomingMessage {
   return { headers, url, socket: { remoteAddress } } as unknown as IncomingMessage;
 }
 
-const guard = createGuard({ allowedHosts: [], listenHost: '127.0.0.1', trustedProxies: ['10.0.0.5'], operatorToken: OPERATOR });
+const guard = makeGuard({ allowedHosts: [], listenHost: '127.0.0.1', trustedProxies: ['10.0.0.5'] });
 
 test('the Host header names a host with or without port, IPv6 in brackets', () => {
   assert.equal(hostName('Example.ORG:8888'), 'example.org');
@@ -30,10 +47,10 @@ test('a request naming this machine passes; one naming another host is refused (
 });
 
 test('an operator can allow a public name, or any host with "*"', () => {
-  const hub = createGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined });
+  const hub = makeGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [] }, undefined);
   assert.doesNotThrow(() => hub.check(request({ host: 'hub.example.edu' }), 'jupyter', false));
   assert.throws(() => hub.check(request({ host: 'localhost' }), 'jupyter', false));
-  const any = createGuard({ allowedHosts: ['*'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined });
+  const any = makeGuard({ allowedHosts: ['*'], listenHost: '0.0.0.0', trustedProxies: [] }, undefined);
   assert.doesNotThrow(() => any.check(request({ host: 'whatever.example' }), 'jupyter', false));
 });
 
@@ -56,8 +73,8 @@ test('X-Forwarded-* headers are believed only from a trusted proxy', () => {
 });
 
 test('the kernel token reaches the API on loopback whatever allowed_hosts says, and never goes to Jupyter', () => {
-  const kernelToken = 'kernel-token-0123456789abcdef';
-  const hub = createGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [], operatorToken: undefined, kernelToken });
+  const kernelToken = KERNEL;
+  const hub = makeGuard({ allowedHosts: ['hub.example.edu'], listenHost: '0.0.0.0', trustedProxies: [] }, undefined);
   const auth = { host: '127.0.0.1:8888', authorization: `token ${kernelToken}` };
   assert.doesNotThrow(() => hub.check(request(auth, '/gpu-workspace/api/v1/leases'), 'api', false));
   assert.throws(() => hub.check(request({ host: '127.0.0.1:8888', authorization: 'token something-else' }), 'api', false), /not allowed/);

@@ -9,6 +9,7 @@ import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
+import { WorkspaceError } from '../../src/errors';
 import { createUploadGuard } from '../../src/http/uploadGuard';
 
 const req = (method: string, url: string, length?: number): http.IncomingMessage =>
@@ -24,16 +25,20 @@ describe('upload guard', () => {
   let clock = 10;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-guard-'));
   const guard = createUploadGuard({ contentsPrefix: '/user/a/api/contents/', capBytes: 8_000_000, home, usage: () => usage, now: () => clock });
+  /** The refusal the guard answers with at once, or null when the request goes on. */
+  const refusal = (r: http.IncomingMessage): WorkspaceError | null => {
+    const verdict = guard(r);
+    return verdict && 'refuse' in verdict ? verdict.refuse : null;
+  };
 
   test('lets through what fits, and anything that is not a Contents API PUT', () => {
-    assert.equal(guard(req('PUT', '/user/a/api/contents/x.bin', body(1_000_000))), null);
-    assert.equal(guard(req('POST', '/user/a/api/contents/x.bin', body(50_000_000))), null);
-    assert.equal(guard(req('PUT', '/user/a/api/kernels/x', body(50_000_000))), null);
-    assert.equal(guard(req('PUT', '/user/a/api/contents/chunked-transfer.bin')), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/x.bin', body(1_000_000))), null);
+    assert.equal(refusal(req('POST', '/user/a/api/contents/x.bin', body(50_000_000))), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/kernels/x', body(50_000_000))), null);
   });
 
   test('refuses with 413 what would cross the cap, saying how much is left', () => {
-    const err = guard(req('PUT', '/user/a/api/contents/big.bin', body(7_500_000)));
+    const err = refusal(req('PUT', '/user/a/api/contents/big.bin', body(7_500_000)));
     assert.equal(err?.status, 413);
     assert.equal(err?.code, 'too_large');
     assert.match(err?.message ?? '', /over its 8.00 MB cap: 6.00 MB is left/);
@@ -43,12 +48,12 @@ describe('upload guard', () => {
     usage = { bytes: 1_000_000, at: 100 };
     clock = 200;
     for (let i = 0; i < 6; i++) {
-      assert.equal(guard(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000))), null, `chunk ${i + 1}`);
+      assert.equal(refusal(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000))), null, `chunk ${i + 1}`);
     }
-    assert.equal(guard(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000)))?.status, 413, 'the seventh chunk crosses 8 MB');
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/c.bin', body(1_000_000)))?.status, 413, 'the seventh chunk crosses 8 MB');
     // A measurement that began after those chunks counts them itself.
     usage = { bytes: 7_000_000, at: 300 };
-    assert.equal(guard(req('PUT', '/user/a/api/contents/small.txt', body(900_000))), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/small.txt', body(900_000))), null);
   });
 
   test('a save over an existing file counts only what it adds: a full home never stops anyone saving their work', () => {
@@ -56,26 +61,39 @@ describe('upload guard', () => {
     fs.writeFileSync(path.join(home, 'my work', 'thesis.ipynb'), Buffer.alloc(2_000_000));
     usage = { bytes: 7_900_000, at: 1000 };
     clock = 1001;
-    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb', body(2_000_000))), null, 'the same size again');
-    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb?x=1', body(2_050_000))), null, 'it grows by 50 kB: fits');
-    const err = guard(req('PUT', '/user/a/api/contents/my%20work/other.ipynb', body(2_000_000)));
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb', body(2_000_000))), null, 'the same size again');
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/my%20work/thesis.ipynb?x=1', body(2_050_000))), null, 'it grows by 50 kB: fits');
+    const err = refusal(req('PUT', '/user/a/api/contents/my%20work/other.ipynb', body(2_000_000)));
     assert.equal(err?.status, 413, 'a new file of that size does not fit');
     assert.match(err?.message ?? '', /about 2.00 MB/);
     // Outside the home, or not a file: nothing to subtract.
-    assert.equal(guard(req('PUT', '/user/a/api/contents/..%2F..%2Fetc%2Fpasswd', body(2_000_000)))?.status, 413);
-    assert.equal(guard(req('PUT', '/user/a/api/contents/my%20work', body(2_000_000)))?.status, 413);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/..%2F..%2Fetc%2Fpasswd', body(2_000_000)))?.status, 413);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/my%20work', body(2_000_000)))?.status, 413);
   });
 
   test('the next chunk of an upload counts in full, though the part already sent is on disk', () => {
     usage = { bytes: 4_500_000, at: 2000 };
     clock = 2001;
     const url = '/user/a/api/contents/upload.bin';
-    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 1');
+    assert.equal(refusal(req('PUT', url, body(CHUNK))), null, 'chunk 1');
     fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(CHUNK));
-    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 2');
+    assert.equal(refusal(req('PUT', url, body(CHUNK))), null, 'chunk 2');
     fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(2 * CHUNK));
-    assert.equal(guard(req('PUT', url, body(CHUNK))), null, 'chunk 3');
+    assert.equal(refusal(req('PUT', url, body(CHUNK))), null, 'chunk 3');
     fs.writeFileSync(path.join(home, 'upload.bin'), Buffer.alloc(3 * CHUNK));
-    assert.equal(guard(req('PUT', url, body(CHUNK)))?.status, 413, 'chunk 4 would cross 8 MB');
+    assert.equal(refusal(req('PUT', url, body(CHUNK)))?.status, 413, 'chunk 4 would cross 8 MB');
+  });
+
+  test('a body of unknown length (chunked) goes on with a limit: 4/3 of what is left, counted as it arrives', () => {
+    usage = { bytes: 1_000_000, at: 5000 };
+    clock = 5001;
+    const verdict = guard(req('PUT', '/user/a/api/contents/chunked-transfer.bin'));
+    assert.ok(verdict && 'maxBodyBytes' in verdict, JSON.stringify(verdict));
+    assert.equal(verdict.maxBodyBytes, Math.floor((7_000_000 * 4) / 3) + 1);
+    assert.match(verdict.overLimit().message, /over its 8.00 MB cap: 7.00 MB is left/);
+    assert.equal(verdict.overLimit().status, 413);
+    // What went through counts like a declared upload until the next measurement.
+    verdict.passed(body(3_000_000));
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/more.bin', body(4_500_000)))?.status, 413);
   });
 });

@@ -101,8 +101,17 @@ describe('the idle stop', () => {
     const withCookie = await fetch(sidecar.url('lab/tree/kept.txt'), { headers: { cookie: cookies.header } });
     assert.equal(withCookie.status, 200);
     assert.match(await withCookie.text(), /Start/);
-    const forgedCookie = cookies.header.replace(/(username-[^=]+=)("?)2\|/, '$1$22|1');
-    const refused: Record<string, string>[] = [{}, { authorization: 'token forged' }, { cookie: forgedCookie }, { cookie: 'username-127-0-0-1=2|1:0|10:1700000000|4:name|4:YQ==|abc' }];
+    const forgedCookie = cookies.header.replace(/(gpu-workspace-session-[^=]+=1\.\d+\.)[0-9a-f]{64}/, `$1${'0'.repeat(64)}`);
+    assert.notEqual(forgedCookie, cookies.header);
+    // Jupyter's own identity cookie is no login: a kernel could sign one with what Jupyter holds.
+    const jupyterCookieOnly = cookies.header.replace(/;?\s*gpu-workspace-session-[^;]+/, '');
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: 'token forged' },
+      { cookie: forgedCookie },
+      { cookie: jupyterCookieOnly },
+      { cookie: 'username-127-0-0-1=2|1:0|10:1700000000|4:name|4:YQ==|abc' }
+    ];
     for (const headers of refused) {
       const res = await fetch(sidecar.url('lab'), { headers });
       const html = await res.text();

@@ -37,7 +37,7 @@ function harness(options: { stopTimeoutMs?: number; startDelaySeconds?: number }
     home,
     socketPath: path.join(root, 'jupyter.sock'),
     cookieSecretFile: path.join(root, 'cookie_secret'),
-    token: 'supervisor-test-token',
+    tokenFile: path.join(root, 'jupyter_token'),
     baseUrl: '/',
     env: { ...process.env, FAKE_JUPYTER_LOG: eventsFile, FAKE_JUPYTER_START_DELAY: String(options.startDelaySeconds ?? 0) },
     runAs: null,

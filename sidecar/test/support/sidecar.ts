@@ -79,7 +79,8 @@ export function makeTempDirs(): TempDirs {
 /** Writes an operator config file: objects as YAML, strings verbatim (to test broken files). */
 export function writeConfig(dir: string, config: Record<string, unknown> | string, name = 'config.yaml'): string {
   const file = path.join(dir, name);
-  fs.writeFileSync(file, typeof config === 'string' ? config : toYaml(config));
+  // 0600, as an operator keeps a file that may hold the operator token: the notebook user must not read it.
+  fs.writeFileSync(file, typeof config === 'string' ? config : toYaml(config), { mode: 0o600 });
   return file;
 }
 
@@ -118,7 +119,9 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<ExitResult
 function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: { stdout: string; stderr: string } } {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The tests choose the token; one from the developer's shell must not leak in.
-  delete childEnv.GPU_WORKSPACE_TOKEN;
+  if (!('GPU_WORKSPACE_TOKEN' in env)) {
+    delete childEnv.GPU_WORKSPACE_TOKEN;
+  }
   for (const key of Object.keys(childEnv)) {
     if (key.startsWith('GPU_WORKSPACE__') && !(key in env)) {
       delete childEnv[key];
@@ -134,6 +137,8 @@ function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildPr
 }
 
 export interface SidecarOptions {
+  /** The workspace token (default: the tests' shared one). */
+  token?: string;
   /** Operator config (written as YAML); omitted: no --config. */
   config?: Record<string, unknown>;
   /** Extra CLI arguments, e.g. ['--base-url', '/user/alice/']. */
@@ -180,8 +185,9 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   assertBuilt();
   const dirs = options.dirs ?? makeTempDirs();
   const port = await freePort();
-  const token = TEST_TOKEN;
-  const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir, '--token', token];
+  const token = options.token ?? TEST_TOKEN;
+  // The token travels in the environment, as the README advises: a command line is world-readable.
+  const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir];
   if (options.config) {
     args.push('--config', writeConfig(dirs.root, options.config));
   }
@@ -192,7 +198,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<Sideca
   const hostIndex = args.indexOf('--host');
   const host = hostIndex >= 0 ? args[hostIndex + 1] : '127.0.0.1';
 
-  const { child, output } = spawnCli(args, options.env);
+  const { child, output } = spawnCli(args, { ...options.env, GPU_WORKSPACE_TOKEN: token });
   const origin = `http://${host}:${port}`;
   const readyUrl = `${origin}${baseUrl}lab?token=${token}`;
 
@@ -278,12 +284,12 @@ export async function runUntilExit(
   const dirs = options.dirs ?? makeTempDirs();
   try {
     const port = options.port ?? (await freePort());
-    const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir, '--token', TEST_TOKEN];
+    const args = ['serve', '--port', String(port), '--home', dirs.home, '--state-dir', dirs.stateDir];
     if (options.config !== undefined) {
       args.push('--config', writeConfig(dirs.root, options.config, options.configName));
     }
     const started = Date.now();
-    const { child, output } = spawnCli(args);
+    const { child, output } = spawnCli(args, { GPU_WORKSPACE_TOKEN: TEST_TOKEN });
     const timeoutMs = options.timeoutMs ?? 15_000;
     const result = await waitForExit(child, timeoutMs);
     if (!result) {
@@ -381,7 +387,7 @@ export async function login(sidecar: Sidecar): Promise<LoginCookies> {
     cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
   }
   const xsrf = cookies.get('_xsrf');
-  const loginCookieName = Array.from(cookies.keys()).find(name => name.startsWith('username-'));
+  const loginCookieName = Array.from(cookies.keys()).find(name => name.startsWith('gpu-workspace-session-'));
   if (!xsrf || !loginCookieName) {
     throw new Error(`GET ${sidecar.readyUrl} (${res.status}) did not set a login cookie and _xsrf: ${JSON.stringify(Array.from(cookies.keys()))}`);
   }
