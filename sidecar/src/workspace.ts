@@ -20,6 +20,7 @@ import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
 import { lockStateDir } from './state/lock';
 import { makePrivateDir } from './state/privateDir';
 import { setUpIsolation } from './jupyter/isolation';
+import { setUpContainment } from './jupyter/containment';
 import { RunAs } from './jupyter/launch';
 import { cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
 import { JupyterSupervisor } from './jupyter/supervisor';
@@ -197,6 +198,13 @@ async function startLocked(
   if (!enforcement.enforced) {
     log.warn('CPU mode is not enforced by the operating system', { reason: enforcement.reason });
   }
+  // Before Jupyter's first start, which begins by ending whatever a killed sidecar left in the workspace.
+  const containment = setUpContainment({ setting: config.jupyter.containment, stateDir: state.root, runAs: isolation.runAs });
+  onClose(() => containment.closeSync());
+  if (containment.status.escapes) {
+    log.warn('processes that detach from Jupyter outlive stops and GPU switches', { reason: containment.status.reason });
+  }
+  const isolationStatus = { ...isolation.status, containment: containment.status };
   const { socketPath, cookieSecretFile, tokenFile } = jupyterRunFiles(state, isolation.runAs, onClose);
   const token = options.token ?? ensureSecret(state.tokenFile);
   const base = config.base_url;
@@ -217,6 +225,7 @@ async function startLocked(
     baseUrl: base,
     env,
     runAs: isolation.runAs,
+    containment,
     startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
     stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
     backoffInitialMs: config.jupyter.restart_backoff_initial_seconds * 1000,
@@ -329,7 +338,7 @@ async function startLocked(
     auth,
     gpu,
     ledger,
-    isolation: isolation.status,
+    isolation: isolationStatus,
     operatorToken: config.operator.token,
     maxBodyBytes: config.api.max_body_bytes,
     log: log.child('api'),
@@ -394,6 +403,7 @@ async function startLocked(
     snapshots.stop();
     gpu.stop();
     await supervisor.stop();
+    await containment.close();
     proxy.close();
     db.close();
     cleanUp();

@@ -177,6 +177,26 @@ export interface IsolationStatus {
   enforced: boolean;
   /** Why isolation is not enforced, and what to do; null when it is. */
   reason: string | null;
+  /** How stops, GPU switches, resets and the GPU watchdog find the workspace's processes. */
+  containment: ContainmentStatus;
+}
+
+/**
+ * `cgroup`: a cgroup v2 of the workspace's own, which every kernel, terminal and
+ * detached (`setsid`) process is born in. `uid`: every process whose real uid is
+ * the notebook user's (one workspace per notebook user). `tree`: Jupyter's
+ * descendants only, which a detached process leaves.
+ */
+export type ContainmentStrategy = 'cgroup' | 'uid' | 'tree';
+
+export interface ContainmentStatus {
+  strategy: ContainmentStrategy;
+  /** What the workspace is, in words: the cgroup's path, the uid, or Jupyter's process tree. */
+  scope: string;
+  /** True when a process that detaches (setsid, a double fork) can outlive stops and escape the watchdog. */
+  escapes: boolean;
+  /** Why this strategy and not a stronger one, or what it assumes; null for a cgroup. */
+  reason: string | null;
 }
 
 /** GET status */

@@ -62,6 +62,16 @@ export const CONFIG_SCHEMA = {
           minLength: 1,
           pattern: '^[a-z_][a-z0-9_.-]*[$]?$'
         },
+        containment: {
+          description:
+            'How the sidecar finds every process of the workspace, so that stops (idle stop, shutdown), GPU switches, resets and the GPU watchdog reach kernels, terminals and processes that detached from them (setsid, a double fork). ' +
+            '"cgroup": a cgroup v2 of the workspace\'s own, a child of the sidecar\'s cgroup (the sidecar must be allowed to create it and move processes into it: root, or a delegated cgroup; under systemd set Delegate=yes); nothing started in the workspace can leave it. ' +
+            '"uid": every process whose real uid is jupyter.user\'s; needs jupyter.user, and assumes one workspace per notebook user (anything else that user runs on the machine is stopped with it). ' +
+            '"tree": Jupyter\'s descendants only; a detached process outlives stops and GPU switches, and the status says so. ' +
+            '"auto": cgroup where the system allows it, else uid with jupyter.user set, else tree. A forced strategy that cannot be used stops start-up, saying why.',
+          enum: ['auto', 'cgroup', 'uid', 'tree'],
+          default: 'auto'
+        },
         extra_args: {
           description: 'Extra command-line arguments passed to the Jupyter server, e.g. ["--ServerApp.iopub_data_rate_limit=1e10"].',
           type: 'array',
@@ -544,6 +554,7 @@ export interface WorkspaceConfig {
   jupyter: {
     command: string[];
     user?: string;
+    containment: 'auto' | 'cgroup' | 'uid' | 'tree';
     extra_args: string[];
     start_timeout_seconds: number;
     stop_timeout_seconds: number;

@@ -30,6 +30,8 @@ export interface GpuSupervisor extends EventEmitter {
   readonly isShuttingDown: boolean;
   readonly state: string;
   status(): { pid: number | null };
+  /** Whether a process belongs to the workspace (the watchdog stops only those). */
+  inWorkspace(pid: number): boolean;
 }
 
 /** How soon a forced switch to CPU mode is tried again when a restart was in its way. */
@@ -108,7 +110,7 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
     this.watchdog = new GpuWatchdog({
       intervalMs: config.watchdog_seconds * 1000,
       computeApps: () => queryComputeApps(config.nvidia_smi),
-      jupyterPid: () => supervisor.status().pid,
+      inWorkspace: pid => supervisor.inWorkspace(pid),
       active: () => this.mode.snapshot().mode === 'off' && this.mode.snapshot().available,
       audit: (action, detail) => ledger.audit('system', action, detail),
       onStop: changed,

@@ -1,6 +1,6 @@
 import type { WatchdogStop } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
-import { descendantsOf, signal } from '../jupyter/processes';
+import { signal } from '../jupyter/processes';
 import { Logger } from '../log';
 import { ComputeApp } from './probe';
 
@@ -8,8 +8,12 @@ export interface WatchdogOptions {
   intervalMs: number;
   /** Processes using a GPU now. */
   computeApps: () => Promise<ComputeApp[]>;
-  /** The Jupyter server's pid while it runs. */
-  jupyterPid: () => number | null;
+  /**
+   * Whether a process belongs to the workspace: by the containment's test
+   * (its cgroup, its real uid), not by descent from Jupyter, which a detached
+   * process has left.
+   */
+  inWorkspace: (pid: number) => boolean;
   /** True in CPU mode (the only mode the watchdog acts in). */
   active: () => boolean;
   audit: (action: string, detail: object) => void;
@@ -29,9 +33,10 @@ function commandOf(pid: number): string {
 
 /**
  * The backstop for CPU mode, where device permissions cannot hold (nodes open
- * to everyone, no device group): any process of the workspace (Jupyter's
- * process tree) that holds GPU memory in CPU mode is stopped, the user is
- * told why, and an audit row is written.
+ * to everyone, no device group, or a process started in GPU mode that
+ * detached from Jupyter and kept the device open): any process of the
+ * workspace that holds GPU memory in CPU mode is stopped, the user is told
+ * why, and an audit row is written.
  */
 export class GpuWatchdog {
   private timer: NodeJS.Timeout | null = null;
@@ -61,8 +66,7 @@ export class GpuWatchdog {
 
   /** One look; exposed for tests. */
   async check(): Promise<void> {
-    const root = this.options.jupyterPid();
-    if (!this.options.active() || root === null || this.checking) {
+    if (!this.options.active() || this.checking) {
       return;
     }
     this.checking = true;
@@ -77,8 +81,7 @@ export class GpuWatchdog {
       if (!apps.length || !this.options.active()) {
         return;
       }
-      const workspace = new Set([root, ...descendantsOf(root)]);
-      for (const app of apps.filter(a => workspace.has(a.pid))) {
+      for (const app of apps.filter(a => this.options.inWorkspace(a.pid))) {
         const entry: WatchdogStop = { pid: app.pid, command: commandOf(app.pid), used_memory_mib: app.used_memory_mib, at: new Date().toISOString() };
         signal(app.pid, 'SIGKILL');
         this.options.log.warn('stopped a workspace process that used the GPU in CPU mode', { ...entry });

@@ -8,7 +8,8 @@ import { lookupGroup, lookupUser, prepareHome } from './notebookUser';
 export interface IsolationSetup {
   /** Who Jupyter runs as; null: the sidecar's own user. */
   runAs: RunAs | null;
-  status: IsolationStatus;
+  /** The containment (jupyter/containment.ts) is chosen after this, and completes the status. */
+  status: Omit<IsolationStatus, 'containment'>;
 }
 
 function currentUserName(): string {

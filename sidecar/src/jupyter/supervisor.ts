@@ -7,6 +7,7 @@ import { findProgram } from './program';
 import { busy, StartupError, stopping, stoppedForIdle, WorkspaceError } from '../errors';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
+import { Containment, treeContainment } from './containment';
 import { launchCommand, RunAs, SETPRIV, userEnvironment } from './launch';
 import { requestOverSocket } from './unixHttp';
 
@@ -42,11 +43,15 @@ export interface SupervisorOptions {
   backoffInitialMs: number;
   backoffMaxMs: number;
   log: Logger;
+  /** What the workspace is beyond Jupyter's tree (jupyter/containment.ts); default: the tree alone. */
+  containment?: Containment;
 }
 
 /** A Jupyter server running for this long is healthy again: the crash back-off starts over. */
 const STABLE_AFTER_MS = 60_000;
 const STDERR_TAIL_LINES = 30;
+/** How long what is left of the workspace after Jupyter's own stop gets between SIGTERM and SIGKILL. */
+const SWEEP_GRACE_MS = 2000;
 
 const delay = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms));
 
@@ -77,9 +82,11 @@ export class JupyterSupervisor extends EventEmitter {
   private overlay: LaunchOverlay = { env: {}, gpuDevices: false };
   /** The token the running (or starting) Jupyter accepts: the sidecar's own calls and what it forwards carry it. */
   private token = randomBytes(32).toString('hex');
+  private readonly containment: Containment;
 
   constructor(private readonly options: SupervisorOptions) {
     super();
+    this.containment = options.containment ?? treeContainment('no containment was set up');
     // Every request held during a restart waits on 'state' (and stops waiting after): not a leak.
     this.setMaxListeners(0);
     this.backoffMs = options.backoffInitialMs;
@@ -144,6 +151,11 @@ export class JupyterSupervisor extends EventEmitter {
   /** Sets what Jupyter's next start gets from the GPU mode; a restart makes every kernel and terminal see it. */
   setLaunchOverlay(overlay: LaunchOverlay): void {
     this.overlay = { env: { ...overlay.env }, gpuDevices: overlay.gpuDevices };
+  }
+
+  /** Whether `pid` is one of the workspace's processes (Jupyter's, or one that left its tree but not the workspace). */
+  inWorkspace(pid: number): boolean {
+    return this.containment.contains(pid, this.child?.pid ?? null);
   }
 
   /** True while a start, stop or restart is running. */
@@ -377,19 +389,26 @@ export class JupyterSupervisor extends EventEmitter {
       throw stopping();
     }
     this.setState(startingState);
+    // Nothing of a previous run (a detached process, or a whole workspace a killed sidecar left) lives on into this one.
+    await this.sweepWorkspace();
+    if (this.shuttingDown) {
+      this.setState('stopped');
+      throw stopping();
+    }
     fs.rmSync(o.socketPath, { force: true });
     this.stderrTail = [];
     const [program] = o.command;
     // setpriv --pdeathsig: if the sidecar itself is killed (even with SIGKILL), the
     // kernel sends Jupyter SIGTERM, so no server is left behind without its front door.
     const usePdeathsig = fs.existsSync(SETPRIV);
-    // Through setpriv a missing program is setpriv's exit 127, not spawn's ENOENT: check it here.
-    if (usePdeathsig && findProgram(program, o.env.PATH, o.home) === null) {
+    // Started inside the workspace's cgroup, where there is one: every kernel and terminal is born there.
+    const { file, argv } = this.containment.launch(launchCommand(program, this.args(), o.runAs, this.overlay.gpuDevices, usePdeathsig));
+    // Through setpriv (or the cgroup's shell) a missing program is exit 127, not spawn's ENOENT: check it here.
+    if (file !== program && findProgram(program, o.env.PATH, o.home) === null) {
       this.child = null;
       this.setState('stopped');
       throw new StartupError(this.explainFailure('error:ENOENT', program));
     }
-    const { file, argv } = launchCommand(program, this.args(), o.runAs, this.overlay.gpuDevices, usePdeathsig);
     const identity = o.runAs ? userEnvironment(o.runAs.user, o.home) : {};
     this.token = randomBytes(32).toString('hex');
     this.writeTokenFile();
@@ -426,6 +445,7 @@ export class JupyterSupervisor extends EventEmitter {
       return;
     }
     await this.killTree(child);
+    await this.sweepWorkspace();
     this.child = null;
     this.setState('stopped');
     if (this.shuttingDown) {
@@ -549,7 +569,27 @@ export class JupyterSupervisor extends EventEmitter {
     }, wait);
   }
 
+  /**
+   * Ends Jupyter gracefully (kernels and terminals with it), then whatever is
+   * left of the workspace: processes that detached from Jupyter's tree.
+   */
   private async stopChild(): Promise<void> {
+    await this.stopJupyter();
+    await this.sweepWorkspace();
+  }
+
+  /** SIGTERM, a short grace, SIGKILL for every process of the workspace still there; logs what it ended. */
+  private async sweepWorkspace(): Promise<void> {
+    const { found, left } = await this.containment.sweep(SWEEP_GRACE_MS);
+    if (found.length) {
+      this.options.log.info('ended workspace processes that outlived Jupyter', { strategy: this.containment.strategy, pids: found });
+    }
+    if (left.length) {
+      this.options.log.warn('workspace processes would not die', { strategy: this.containment.strategy, pids: left });
+    }
+  }
+
+  private async stopJupyter(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) {
       this.child = null;
