@@ -359,6 +359,7 @@ async function startLocked(
   const proxy = new JupyterProxy({
     trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
     jupyterAuthorization: () => `token ${supervisor.jupyterToken}`,
+    upstreamIdleMs: config.front_door.upstream_idle_seconds * 1000,
     socketPath,
     isRunning: () => supervisor.state === 'running',
     waitForJupyter,
@@ -366,7 +367,12 @@ async function startLocked(
   });
 
   // A new Jupyter may serve other files under the same names (an upgraded JupyterLab): keep nothing of the last one's.
-  supervisor.on('state', state => (state === 'starting' || state === 'restarting' ? proxy.cache?.clear() : undefined));
+  supervisor.on('state', state => {
+    if (state === 'starting' || state === 'restarting' || state === 'stopping') {
+      proxy.dropIdleConnections();
+      proxy.cache?.clear();
+    }
+  });
   const login = createLogin({
     baseUrl: base,
     token,
@@ -382,7 +388,18 @@ async function startLocked(
     home,
     usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
   });
-  const server = createFrontDoor({ apiPrefix, api, proxy, guard, auth, login, stoppedGate, uploadGuard, log: log.child('front-door') });
+  const server = createFrontDoor({
+    apiPrefix,
+    api,
+    proxy,
+    guard,
+    auth,
+    login,
+    stoppedGate,
+    uploadGuard,
+    keepAliveTimeoutMs: config.front_door.keep_alive_timeout_seconds * 1000,
+    log: log.child('front-door')
+  });
 
   let port: number;
   try {

@@ -139,6 +139,30 @@ export const CONFIG_SCHEMA = {
         }
       }
     },
+    front_door: {
+      description: 'The public HTTP port in front of Jupyter and the API: how long connections are kept.',
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        keep_alive_timeout_seconds: {
+          description:
+            'How long an idle client connection is kept open for its next request, announced to clients in Keep-Alive: timeout=N (the connection closes a second later, so a client that honours it never races the close). Long, as Jupyter\'s own server keeps them (an hour): a client reusing a connection just as the server closes it gets a reset it did not cause.',
+          type: 'number',
+          minimum: 0.1,
+          maximum: 3600,
+          default: 300
+        },
+        upstream_idle_seconds: {
+          description:
+            'How long an idle pooled connection to Jupyter is kept. Well under Jupyter\'s own idle limit (an hour), so the sidecar, not Jupyter, closes it and never sends a request on a connection Jupyter is closing.',
+          type: 'number',
+          minimum: 0.05,
+          maximum: 600,
+          default: 30
+        }
+      }
+    },
     gpu: {
       description: 'GPU mode, metering and the GPU-hours quota.',
       type: 'object',
@@ -565,6 +589,10 @@ export interface WorkspaceConfig {
   api: {
     max_body_bytes: number;
     identity_cache_seconds: number;
+  };
+  front_door: {
+    keep_alive_timeout_seconds: number;
+    upstream_idle_seconds: number;
   };
   gpu: {
     backend: 'local';

@@ -27,6 +27,8 @@ export interface FrontDoorOptions {
   stoppedGate?: StoppedGate;
   /** Refuses (413) or limits uploads that would cross the home's cap before they reach Jupyter. */
   uploadGuard?: (req: http.IncomingMessage) => UploadVerdict;
+  /** How long an idle client connection is kept for its next request, in ms. */
+  keepAliveTimeoutMs: number;
   log: Logger;
 }
 
@@ -174,6 +176,10 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       fail(err);
     }
   });
+  // Long, as tornado keeps them (an hour), and announced in Keep-Alive: timeout=N; Node closes a second
+  // after that. With Node's default of 5 s, a client reusing a connection as it closed got a reset: on a busy
+  // machine either side can be late by that much, and JupyterLab and scripts poll at intervals beyond it.
+  server.keepAliveTimeout = options.keepAliveTimeoutMs;
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {

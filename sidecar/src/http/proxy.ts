@@ -51,6 +51,8 @@ export interface JupyterProxyOptions {
   trustsForwardedHeaders?: (req: http.IncomingMessage) => boolean;
   /** The Authorization header Jupyter accepts from the front door (its token changes at each start). */
   jupyterAuthorization: () => string;
+  /** How long an idle pooled connection to Jupyter is kept, in ms (default 30 s; Jupyter's own limit is an hour). */
+  upstreamIdleMs?: number;
 }
 
 export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
@@ -93,8 +95,11 @@ export function hasBody(req: http.IncomingMessage): boolean {
 const keepXsrfOnly = (name: string): boolean => name === '_xsrf';
 const keepAllButLogin = (name: string): boolean => !isSessionCookieName(name);
 
-/** Jupyter was not there (a restart): the request never reached it. */
-const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOENT']);
+/** Connections to Jupyter at once; see the agent in the constructor. */
+const MAX_UPSTREAM_SOCKETS = 64;
+
+/** Jupyter was not there (a restart), or its listen queue was full: the request never reached it. */
+const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOENT', 'EAGAIN']);
 /** A pooled connection that Jupyter had just closed: the request may or may not have reached it. */
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE']);
 /** Methods that may be sent twice without harm (RFC 9110 §9.2.2), when they carry no body. */
@@ -124,8 +129,12 @@ export class JupyterProxy {
 
   constructor(private readonly options: JupyterProxyOptions) {
     // A keep-alive pool to the socket: a new connection per request would add a round trip to every REST call.
-    // LIFO reuses the most recently used connection, so a quiet tab keeps few sockets warm.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: 64, scheduling: 'lifo' });
+    // LIFO reuses the most recently used connection, so a quiet tab keeps few sockets warm. An idle one is
+    // closed by us well before tornado's idle limit, so no request is ever sent on one Jupyter is closing
+    // (the agent's timeout ends free sockets only). At most 64 at once: tornado listens with a backlog of
+    // 128, and a burst of connects beyond it fails with EAGAIN (seen under load with 256); requests past
+    // 64 wait in the agent's queue instead.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: MAX_UPSTREAM_SOCKETS, scheduling: 'lifo', timeout: options.upstreamIdleMs ?? 30_000 });
     this.compression = { ...COMPRESSION_DEFAULTS, ...options.compression };
     const { enabled, cacheBytes } = this.compression;
     this.cache = enabled && cacheBytes > 0 ? new StaticCache(cacheBytes, Math.floor(cacheBytes / CACHE_ENTRY_SHARE)) : null;
@@ -172,6 +181,15 @@ export class JupyterProxy {
   close(): void {
     this.agent.destroy();
     this.cache?.clear();
+  }
+
+  /** Ends the idle pooled connections (Jupyter is stopping: they lead nowhere); those in use finish as they will. */
+  dropIdleConnections(): void {
+    for (const sockets of Object.values(this.agent.freeSockets)) {
+      for (const socket of sockets ?? []) {
+        socket.destroy();
+      }
+    }
   }
 
   /** What Jupyter gets instead of the client's credentials (computed when sent: the token changes at each start). */
@@ -275,7 +293,8 @@ export class JupyterProxy {
       if (mayRetry && !res.headersSent && retryable(req, upReq, err)) {
         settled = true;
         res.off('close', onClose);
-        void this.retry(req, res, forward);
+        // A full listen queue empties in moments: give Jupyter one before trying again.
+        void this.retry(req, res, forward, err.code === 'EAGAIN' ? 50 : 0);
         return;
       }
       settled = true;
@@ -344,7 +363,10 @@ export class JupyterProxy {
   }
 
   /** The second and last try: after a restart, once Jupyter is back; at once if it never left. */
-  private async retry(req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions): Promise<void> {
+  private async retry(req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions, afterMs: number): Promise<void> {
+    if (afterMs > 0) {
+      await new Promise(resolve => setTimeout(resolve, afterMs));
+    }
     if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
       sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
       return;
