@@ -20,7 +20,8 @@ export const TOKEN = `bench-${randomUUID().replace(/-/g, '')}`;
 export const START_TIMEOUT_MS = 120_000;
 
 /** Where a target listens: loopback TCP, or a Unix socket. */
-export type Endpoint = { port: number; socketPath?: undefined } | { socketPath: string; port?: undefined };
+/** Where a target answers; `token` when it is not the benchmark's TOKEN (the sidecar's Jupyter has one of its own). */
+export type Endpoint = ({ port: number; socketPath?: undefined } | { socketPath: string; port?: undefined }) & { token?: string };
 
 export function envNumber(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
@@ -197,7 +198,7 @@ export function request(
         method: options.method ?? 'GET',
         agent: options.agent ?? false,
         headers: {
-          authorization: `token ${TOKEN}`,
+          authorization: `token ${endpoint.token ?? TOKEN}`,
           ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...options.headers
         },

@@ -31,6 +31,10 @@
  *   BENCH_LOAD_POLL_MS     load scenario: pause between one client's REST polls (1000)
  *   BENCH_FLOOR=0          skip the reference "floor" (the sidecar's Jupyter on its Unix socket, no proxy)
  *   BENCH_NO_BUILD=1       do not rebuild sidecar/dist when it is older than sidecar/src
+ *   BENCH_BASELINE=FILE    also measure another build of the sidecar ("baseline": that build's
+ *                          bin/gpu-workspace.js, e.g. of the previous commit) beside this one, for
+ *                          kernel, REST and static-file figures: a before/after in one run
+ *   BENCH_STATIC_REQUESTS  measured GET of JupyterLab's main bundle per target (500)
  *
  * Prints a table and PASS/MISS per goal, writes bench/results/proxy-latest.json,
  * and exits 0 whatever the verdicts (non-zero only when the benchmark itself fails).
@@ -81,8 +85,14 @@ const SETTINGS = {
   loadKernels: Math.floor(envNumber('BENCH_LOAD_KERNELS', 4, 1)),
   loadPollMs: envNumber('BENCH_LOAD_POLL_MS', 1000, 0),
   /** Also measure Jupyter's own Unix socket with no proxy, as a reference. */
-  floor: process.env.BENCH_FLOOR !== '0'
+  floor: process.env.BENCH_FLOOR !== '0',
+  staticRequests: Math.floor(envNumber('BENCH_STATIC_REQUESTS', 500, 1)),
+  /** Another build of the sidecar to measure beside this one (its bin/gpu-workspace.js). */
+  baseline: process.env.BENCH_BASELINE ?? null
 };
+
+/** At most this much slower than the baseline build on kernel, REST and static figures. */
+const BASELINE_TOLERANCE = 1.03;
 
 const CHP_BIN = path.join(REPO, 'node_modules', 'configurable-http-proxy', 'bin', 'configurable-http-proxy');
 const RESULTS_FILE = path.join(REPO, 'bench', 'results', 'proxy-latest.json');
@@ -103,7 +113,7 @@ const BROWSER_ACCEPT_ENCODING = 'gzip, deflate, br, zstd';
 /** What an open JupyterLab tab polls (its kernel, session, file browser and terminal models). */
 const POLLED_PATHS = ['/api/kernels', '/api/sessions', '/api/contents', '/api/terminals'];
 
-type TargetName = 'direct' | 'sidecar' | 'chp' | 'floor';
+type TargetName = 'direct' | 'sidecar' | 'chp' | 'floor' | 'baseline';
 type PerTarget<T> = Partial<Record<TargetName, T>>;
 
 // ---------------------------------------------------------------- kernel WebSocket client
@@ -191,7 +201,7 @@ class KernelClient {
   }
 
   static connect(endpoint: Endpoint, kernelId: string): Promise<KernelClient> {
-    const urlPath = `/api/kernels/${kernelId}/channels?session_id=${randomUUID()}&token=${TOKEN}`;
+    const urlPath = `/api/kernels/${kernelId}/channels?session_id=${randomUUID()}&token=${endpoint.token ?? TOKEN}`;
     const url = endpoint.socketPath !== undefined ? `ws+unix://${endpoint.socketPath}:${urlPath}` : `ws://127.0.0.1:${endpoint.port}${urlPath}`;
     return new Promise((resolve, reject) => {
       // Origin as a browser on that page would send it: Jupyter checks it against Host.
@@ -497,6 +507,50 @@ async function restLatency(targets: Target[]): Promise<PerTarget<number[]>> {
   return samples;
 }
 
+/** JupyterLab's main bundle as a page names it (content-hashed, immutable: what the front door keeps compressed). */
+async function mainBundlePath(t: Target): Promise<string> {
+  const page = await request(t.endpoint, '/lab', { agent: t.restAgent });
+  const src = /src="([^"]*\/static\/lab\/main\.[^"]+\.js[^"]*)"/.exec(page.body)?.[1];
+  if (!src) {
+    throw new Error(`${t.name}: no main bundle in the /lab page (${page.status})`);
+  }
+  return src.replaceAll('&amp;', '&');
+}
+
+/** Static files: the main bundle, as a browser asks for it (compressed where the target compresses). */
+async function staticLatency(targets: Target[]): Promise<PerTarget<number[]>> {
+  const samples: PerTarget<number[]> = {};
+  const assets: PerTarget<string> = {};
+  for (const t of targets) {
+    assets[t.name] = await mainBundlePath(t);
+  }
+  const once = async (t: Target): Promise<number> => {
+    const start = performance.now();
+    const res = await request(t.endpoint, assets[t.name] as string, { agent: t.restAgent, headers: { 'accept-encoding': BROWSER_ACCEPT_ENCODING } });
+    const ms = performance.now() - start;
+    if (res.status !== 200) {
+      throw new Error(`${t.name}: GET ${assets[t.name]} answered ${res.status}`);
+    }
+    return ms;
+  };
+  for (const t of targets) {
+    for (let i = 0; i < 10; i++) {
+      await once(t);
+    }
+  }
+  const blocks = Math.ceil(SETTINGS.staticRequests / SETTINGS.block);
+  for (let b = 0; b < blocks; b++) {
+    const count = Math.min(SETTINGS.block, SETTINGS.staticRequests - b * SETTINGS.block);
+    for (const t of rotated(targets, b)) {
+      const list = (samples[t.name] ??= []);
+      for (let i = 0; i < count; i++) {
+        list.push(await once(t));
+      }
+    }
+  }
+  return samples;
+}
+
 interface StreamRun {
   seconds: number;
   mbPerS: number;
@@ -674,6 +728,8 @@ interface Figures {
   kernelP99: number;
   restP50: number;
   restP99: number;
+  staticP50: number;
+  staticP99: number;
   throughput: number;
   rssStart: number | null;
   rssIdle: number | null;
@@ -712,6 +768,8 @@ function table(figures: PerTarget<Figures>): string {
     { label: 'kernel execute round trip p99 (ms)', key: 'kernelP99', digits: 2 },
     { label: 'REST GET /api/contents p50 (ms)', key: 'restP50', digits: 2 },
     { label: 'REST GET /api/contents p99 (ms)', key: 'restP99', digits: 2 },
+    { label: 'static GET main bundle p50 (ms)', key: 'staticP50', digits: 2 },
+    { label: 'static GET main bundle p99 (ms)', key: 'staticP99', digits: 2 },
     { label: 'output stream throughput (MB/s)', key: 'throughput', digits: 1 },
     { label: 'proxy RSS right after start (MB)', key: 'rssStart', digits: 1 },
     { label: 'proxy RSS idle after workload (MB)', key: 'rssIdle', digits: 1 },
@@ -793,6 +851,38 @@ function verdicts(s: Figures, d: Figures, c: Figures): Verdict[] {
 
 // ---------------------------------------------------------------- main
 
+/** The token the sidecar's Jupyter on `socketPath` accepts (it is its own, not the workspace's): from its server-info file. */
+function jupyterTokenFor(env: NodeJS.ProcessEnv, socketPath: string): string | null {
+  const dir = env.JUPYTER_RUNTIME_DIR ?? '';
+  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (/^jpserver-\d+\.json$/.test(name)) {
+      const info = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as { sock?: string; token?: string };
+      if (info.sock === socketPath && info.token) {
+        return info.token;
+      }
+    }
+  }
+  return null;
+}
+
+/** Another build of the sidecar (BENCH_BASELINE), with a home and state of its own, the same config. */
+async function startBaseline(bin: string, tmp: string, env: NodeJS.ProcessEnv, configFile: string): Promise<Target> {
+  const home = path.join(tmp, 'baseline-home');
+  prepareHome(home);
+  const port = await freePort();
+  const proc = startProcess(
+    'baseline',
+    process.execPath,
+    [bin, 'serve', '--port', String(port), '--home', home, '--state-dir', path.join(tmp, 'baseline-state'), '--token', TOKEN, '--config', configFile],
+    env,
+    path.dirname(path.dirname(path.dirname(bin)))
+  );
+  await waitForLine(proc, `http://127.0.0.1:${port}/lab?token=${TOKEN}`, 'the baseline sidecar');
+  const rss = rssMb(proc.pid)?.rss ?? null;
+  log(`baseline sidecar ready (pid ${proc.pid}, ${bin})`);
+  return openTarget('baseline', { port }, proc.pid, rss);
+}
+
 async function main(): Promise<void> {
   const began = Date.now();
   if (!fs.existsSync(JUPYTER)) {
@@ -858,13 +948,17 @@ async function main(): Promise<void> {
       await openTarget('sidecar', { port: sidecarPort }, sidecar.pid, sidecarRssStart),
       await openTarget('chp', { port: chpPort }, chp.pid, chpRssStart)
     ];
+    if (SETTINGS.baseline) {
+      targets.push(await startBaseline(SETTINGS.baseline, tmp, env, configFile));
+    }
     // The floor: the sidecar's own Jupyter on its Unix socket, no proxy at all. Not a
     // goal, a reference: sidecar minus floor is what the sidecar itself adds.
     const socketPath = path.join(stateDir, 'run', 'jupyter.sock');
-    if (SETTINGS.floor && fs.existsSync(socketPath)) {
-      targets.push(await openTarget('floor', { socketPath }, null, null));
+    const floorToken = jupyterTokenFor(env, socketPath);
+    if (SETTINGS.floor && fs.existsSync(socketPath) && floorToken) {
+      targets.push(await openTarget('floor', { socketPath, token: floorToken }, null, null));
     } else if (SETTINGS.floor) {
-      log(`no Jupyter socket at ${socketPath}: skipping the no-proxy floor`);
+      log(`no Jupyter socket at ${socketPath} (or no token for it): skipping the no-proxy floor`);
     }
     log(`kernels started; WebSocket protocol: ${targets.map(t => `${t.name}=${t.kernel.v1 ? 'v1' : 'json'}`).join(', ')}`);
 
@@ -872,15 +966,19 @@ async function main(): Promise<void> {
     const kernel = await kernelLatency(targets);
     log(`REST: ${SETTINGS.restRequests} x GET /api/contents per target`);
     const rest = await restLatency(targets);
+    log(`static files: ${SETTINGS.staticRequests} x GET of JupyterLab's main bundle per target`);
+    const statics = await staticLatency(targets);
+    // The baseline is measured for the before/after figures only (kernel, REST, static).
+    const mainTargets = targets.filter(t => t.name !== 'baseline');
     log(`output stream: ${SETTINGS.streamMb} MB x ${SETTINGS.streamRuns} runs per target`);
-    const stream = await streamThroughput(targets);
+    const stream = await streamThroughput(mainTargets);
     let load: PerTarget<LoadResult> = {};
     if (SETTINGS.loadSeconds > 0) {
       log(
         `load: ${SETTINGS.loadClients} WebSocket clients on ${SETTINGS.loadKernels} kernels executing in a loop, each with a REST poller ` +
           `(every ${SETTINGS.loadPollMs} ms), ${SETTINGS.loadSeconds} s per target in ${SETTINGS.loadRounds} rounds`
       );
-      load = await loadScenario(targets);
+      load = await loadScenario(mainTargets);
     }
 
     log(`letting things settle for ${SETTINGS.settleSeconds} s before the idle RSS reading (connections stay open, like an idle browser tab)`);
@@ -924,6 +1022,7 @@ async function main(): Promise<void> {
     for (const t of targets) {
       const k = summarize(kernel[t.name] ?? []);
       const r = summarize(rest[t.name] ?? []);
+      const st = summarize(statics[t.name] ?? []);
       const runs = stream[t.name] ?? [];
       const l = load[t.name];
       summaries[t.name] = { kernel: k, rest: r, stream: runs };
@@ -936,6 +1035,8 @@ async function main(): Promise<void> {
         kernelP99: k.p99,
         restP50: r.p50,
         restP99: r.p99,
+        staticP50: st.p50,
+        staticP99: st.p99,
         throughput: Math.round(median(runs.map(x => x.mbPerS)) * 10) / 10,
         rssStart: t.rssAtStartMb === null ? null : Math.round(t.rssAtStartMb * 10) / 10,
         rssIdle: idle[t.name] ? Math.round((idle[t.name]?.rss ?? 0) * 10) / 10 : null,
@@ -988,6 +1089,24 @@ async function main(): Promise<void> {
     out.push('');
     for (const x of v) {
       out.push(`${x.pass ? 'PASS' : 'MISS'}  ${x.goal}: ${x.detail}`);
+    }
+    const fb = figures.baseline;
+    if (fb) {
+      out.push('');
+      out.push(`before/after: this build (sidecar) against ${SETTINGS.baseline} (baseline), measured side by side in this run`);
+      for (const [label, key] of [
+        ['kernel round trip p50', 'kernelP50'],
+        ['kernel round trip p99', 'kernelP99'],
+        ['REST p50', 'restP50'],
+        ['REST p99', 'restP99'],
+        ['static file p50', 'staticP50'],
+        ['static file p99', 'staticP99'],
+        ['proxy RSS idle', 'rssIdle']
+      ] as const) {
+        const r = ratio(fs_[key], fb[key]);
+        const pass = r !== null && r <= BASELINE_TOLERANCE;
+        out.push(`${pass ? 'PASS' : 'MISS'}  ${label} <= ${BASELINE_TOLERANCE}x baseline: ${fmt(r, 3)}x (${fmt(fs_[key])} vs ${fmt(fb[key])})`);
+      }
     }
     out.push('');
     process.stdout.write(out.join('\n') + '\n');

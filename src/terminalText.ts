@@ -25,3 +25,20 @@ export function terminalToLog(raw: string): string {
 function visibleLength(s: string): number {
   return s.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
+
+/** Colour codes too: for one line of plain text. */
+const COLOURS = /\x1b\[[0-9;]*m/g;
+
+/**
+ * The last line a program printed, as plain text of at most `max`
+ * characters: what a progress notification shows while a hook runs.
+ */
+export function lastOutputLine(raw: string, max = 120): string {
+  const lines = terminalToLog(raw)
+    .replace(COLOURS, '')
+    .split('\n')
+    .map(l => l.trim())
+    .filter(Boolean);
+  const last = lines[lines.length - 1] ?? '';
+  return last.length > max ? `${last.slice(0, max - 1)}…` : last;
+}

@@ -222,6 +222,7 @@ async function startLocked(
     socketPath,
     cookieSecretFile,
     tokenFile,
+    deleteToTrash: config.home.trash,
     baseUrl: base,
     env,
     runAs: isolation.runAs,

@@ -12,6 +12,7 @@ import type {
   SubmitPhase
 } from '@jupyterlab-gpu-workspace/api';
 import { formatBytes } from '../format';
+import { lastOutputLine } from '../terminalText';
 import { hookFailureOf, WorkspaceRequestError } from '../server';
 import { IHookLogViewer, IWorkspaceModel, IWorkspaceRequester } from '../tokens';
 import { button as makeButton, el } from '../dom';
@@ -25,6 +26,8 @@ export const CommandIDs = {
 const CHECKLIST_POLL_MS = 3000;
 /** While a submission runs, its phase is asked for this often. */
 const PHASE_POLL_MS = 1500;
+/** How often a running hook's latest line may change the notification. */
+const HOOK_LINE_MS = 300;
 
 const button = (label: string, onClick: () => void, className = 'jp-gpu-workspace-submit-button'): HTMLButtonElement => makeButton(label, onClick, className);
 
@@ -276,6 +279,10 @@ class SubmissionsPanel extends Widget {
 class SubmitProgress {
   private readonly id: string;
   private runningHook: string | null = null;
+  private hookTitle = '';
+  /** The running hook's latest output, for its last line. */
+  private hookTail = '';
+  private hookShown: number | null = null;
   private timer: number;
 
   constructor(
@@ -297,10 +304,29 @@ class SubmitProgress {
   private onHook(_: IWorkspaceModel, event: HookEvent): void {
     if (event.run.state === 'running' && event.chunk === '' && event.run.id !== this.runningHook) {
       this.runningHook = event.run.id;
-      Notification.update({ id: this.id, message: `${event.run.title}…`, type: 'in-progress', autoClose: false, actions: this.logAction(event.run.id) });
+      this.hookTitle = event.run.title;
+      this.hookTail = '';
+      this.showHook(event.run.id);
     } else if (event.run.id === this.runningHook && event.run.state !== 'running') {
       this.runningHook = null;
+    } else if (event.run.id === this.runningHook && event.chunk) {
+      // What the hook prints is its progress (nbconvert names each step): the last line is shown.
+      this.hookTail = (this.hookTail + event.chunk).slice(-4096);
+      if (this.hookShown === null) {
+        this.hookShown = window.setTimeout(() => {
+          this.hookShown = null;
+          if (this.runningHook === event.run.id) {
+            this.showHook(event.run.id);
+          }
+        }, HOOK_LINE_MS);
+      }
     }
+  }
+
+  private showHook(runId: string): void {
+    const line = lastOutputLine(this.hookTail);
+    const message = line ? `${this.hookTitle}… ${line}` : `${this.hookTitle}…`;
+    Notification.update({ id: this.id, message, type: 'in-progress', autoClose: false, actions: this.logAction(runId) });
   }
 
   private async poll(): Promise<void> {
@@ -319,6 +345,9 @@ class SubmitProgress {
 
   finish(type: 'success' | 'error', message: string, actions: Notification.IAction[]): void {
     window.clearInterval(this.timer);
+    if (this.hookShown !== null) {
+      window.clearTimeout(this.hookShown);
+    }
     this.model.hookEvent.disconnect(this.onHook, this);
     Notification.update({ id: this.id, message, type, autoClose: type === 'success' ? 15_000 : false, actions });
   }

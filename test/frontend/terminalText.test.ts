@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { terminalToLog } from '../../src/terminalText';
+import { lastOutputLine, terminalToLog } from '../../src/terminalText';
 
 describe('terminal output as a log', () => {
   it('keeps colour codes and turns CRLF into line breaks', () => {
@@ -14,5 +14,17 @@ describe('terminal output as a log', () => {
 
   it('drops cursor moves, erase-line and title sequences', () => {
     assert.equal(terminalToLog('\x1b[?25lhidden cursor\x1b[K\x1b]0;title\x07 text\x1b[2J'), 'hidden cursor text');
+  });
+});
+
+describe('the last line a hook printed', () => {
+  it('is plain text: no colours, no blank lines, the last write of a rewritten line', () => {
+    assert.equal(lastOutputLine('[NbConvertApp] Converting notebook p.ipynb to html\r\n\x1b[32m[NbConvertApp] Writing 2 bytes\x1b[0m\r\n\r\n'), '[NbConvertApp] Writing 2 bytes');
+    assert.equal(lastOutputLine('10%\r55%'), '55%');
+    assert.equal(lastOutputLine(''), '');
+  });
+
+  it('is cut to fit a notification', () => {
+    assert.equal(lastOutputLine('x'.repeat(300), 10), `${'x'.repeat(9)}…`);
   });
 });

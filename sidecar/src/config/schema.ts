@@ -376,6 +376,12 @@ export const CONFIG_SCHEMA = {
           type: 'array',
           items: { type: 'string', minLength: 1, pattern: '^[^/]+$' },
           default: ['.cache', '__pycache__', '.ipynb_checkpoints', '.Trash-*']
+        },
+        trash: {
+          description:
+            'Whether deleting a file in JupyterLab moves it to a Trash (~/.local/share/Trash, inside the home) instead of deleting it. Off by default: snapshots are the undo, and a Trash in the capped home only takes space (a student at the cap deletes the big file and stays at the cap). When on, the Trash counts against the cap and the home usage dialog shows it with an Empty Trash button.',
+          type: 'boolean',
+          default: false
         }
       }
     },
@@ -628,6 +634,7 @@ export interface WorkspaceConfig {
   home: {
     cap_bytes: number;
     exclude: string[];
+    trash: boolean;
   };
   snapshots: {
     restic: string;

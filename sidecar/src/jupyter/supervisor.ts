@@ -34,6 +34,8 @@ export interface SupervisorOptions {
    */
   tokenFile: string;
   baseUrl: string;
+  /** Whether JupyterLab's delete moves files to a Trash (home.trash) rather than deleting them. */
+  deleteToTrash: boolean;
   /** Environment for Jupyter (and so for every kernel and terminal). */
   env: NodeJS.ProcessEnv;
   /** The notebook user Jupyter runs as; null: the sidecar's own user. */
@@ -375,7 +377,10 @@ export class JupyterSupervisor extends EventEmitter {
       `--ServerApp.cookie_secret_file=${o.cookieSecretFile}`,
       // Jupyter is reachable only through the sidecar, which keeps the browser's Host header.
       '--ServerApp.allow_remote_access=True',
-      '--ServerApp.trust_xheaders=True'
+      '--ServerApp.trust_xheaders=True',
+      // jupyter_server's default moves deleted files to a Trash that, inside the capped home, only takes
+      // space, and without a notebook user lands in the sidecar user's own home, where nothing sees it.
+      `--FileContentsManager.delete_to_trash=${o.deleteToTrash ? 'True' : 'False'}`
     ];
     if (process.getuid?.() === 0 && !o.runAs) {
       args.push('--allow-root');

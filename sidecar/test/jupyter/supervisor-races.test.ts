@@ -38,6 +38,7 @@ function harness(options: { stopTimeoutMs?: number; startDelaySeconds?: number }
     socketPath: path.join(root, 'jupyter.sock'),
     cookieSecretFile: path.join(root, 'cookie_secret'),
     tokenFile: path.join(root, 'jupyter_token'),
+    deleteToTrash: false,
     baseUrl: '/',
     env: { ...process.env, FAKE_JUPYTER_LOG: eventsFile, FAKE_JUPYTER_START_DELAY: String(options.startDelaySeconds ?? 0) },
     runAs: null,

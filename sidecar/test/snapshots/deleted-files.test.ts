@@ -1,0 +1,61 @@
+/**
+ * A file deleted in JupyterLab frees its space at once. A student at the cap
+ * does exactly this: deletes the big file. Jupyter's default would move it
+ * into a Trash inside the capped home (or, without a notebook user, into the
+ * sidecar user's own home, where no cap, snapshot or reset sees it); the
+ * managed Jupyter deletes for real, so the meter, snapshots and Reset Data
+ * work again straight away.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { dirsForUser, ensureAccount, NEEDS_ROOT } from '../support/notebookUser';
+import { fetchJson, runInNewKernel, Sidecar, startSidecar, TempDirs, tokenHeader } from '../support/sidecar';
+
+const USER = 'gpuws-notebook';
+const CAP = 200_000;
+
+describe('a file deleted through the Contents API frees the home at once', { skip: NEEDS_ROOT }, () => {
+  let dirs: TempDirs;
+  let sidecar: Sidecar;
+
+  before(async () => {
+    ensureAccount(USER);
+    dirs = dirsForUser();
+    sidecar = await startSidecar({ dirs, config: { jupyter: { user: USER }, home: { cap_bytes: CAP }, snapshots: { schedule_minutes: 0 } } });
+  });
+
+  after(async () => {
+    await sidecar?.stop();
+    dirs?.remove();
+  });
+
+  const api = (route: string, method = 'GET', body?: unknown) =>
+    fetchJson<Record<string, unknown>>(sidecar.apiUrl(route), {
+      method,
+      headers: { ...tokenHeader(sidecar), 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+
+  test('over the cap snapshots and Reset Data refuse; after deleting the big file the meter, a snapshot and a reset work', async () => {
+    // A kernel's output can take the home over its cap (the front door only guards uploads).
+    await runInNewKernel(sidecar, "open('results.bin', 'wb').write(b'r' * 300_000)");
+    const over = await api('home/usage');
+    assert.ok(Number(over.body.used_bytes) > CAP, JSON.stringify(over.body));
+    assert.equal((await api('snapshots', 'POST', {})).status, 409);
+    const refused = await api('reset', 'POST', { confirm: 'Reset data' });
+    assert.notEqual(refused.status, 200, 'a reset went ahead without the snapshot that makes it undoable');
+
+    const deleted = await fetch(sidecar.url('api/contents/results.bin'), { method: 'DELETE', headers: tokenHeader(sidecar) });
+    assert.equal(deleted.status, 204);
+    assert.ok(!fs.existsSync(path.join(dirs.home, '.local', 'share', 'Trash', 'files', 'results.bin')), 'the file went to a Trash in the home');
+
+    const usage = await api('home/usage');
+    assert.ok(Number(usage.body.used_bytes) < CAP, `the meter still says ${usage.body.used_bytes} bytes`);
+    const snapshot = await api('snapshots', 'POST', {});
+    assert.equal(snapshot.status, 201, JSON.stringify(snapshot.body));
+    const reset = await api('reset', 'POST', { confirm: 'Reset data' });
+    assert.equal(reset.status, 200, JSON.stringify(reset.body));
+  });
+});
