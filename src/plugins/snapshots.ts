@@ -8,6 +8,8 @@ import { Widget } from '@lumino/widgets';
 import {
   API_PATH,
   HomeUsageResponse,
+  TrashEmptied,
+  TrashUsage,
   RestoreHomeResponse,
   RestoreResponse,
   SnapshotCreated,
@@ -128,7 +130,9 @@ class SnapshotsPanel extends Widget {
     private readonly usage: HomeUsage,
     private readonly restarter: WorkspaceRestarter,
     private readonly trans: TranslationBundle,
-    download: () => void
+    download: () => void,
+    /** Shows a file or folder of the home in the file browser, where it can be deleted or moved. */
+    private readonly showInBrowser: (path: string) => void
   ) {
     super();
     this.addClass('jp-gpu-workspace-snapshots');
@@ -174,9 +178,48 @@ class SnapshotsPanel extends Widget {
     const largest = el('ul', 'jp-gpu-workspace-snapshots-largest');
     largest.setAttribute('aria-label', this.trans.__('What uses the space'));
     for (const l of u.largest) {
-      largest.append(el('li', undefined, `${l.kind === 'folder' ? l.path + '/' : l.path} — ${formatBytes(l.bytes)}`));
+      const name = l.kind === 'folder' ? l.path + '/' : l.path;
+      const item = el('li', undefined, `${name} — ${formatBytes(l.bytes)} `);
+      item.dataset.path = l.path;
+      // The way out of a full home: to the file browser, where the file can be deleted or moved.
+      const show = button(this.trans.__('Show'), () => this.showInBrowser(l.path));
+      show.setAttribute('aria-label', this.trans.__('Show %1 in the file browser', name));
+      item.append(show);
+      largest.append(item);
     }
-    this.usageNode.append(head, bar, el('h3', undefined, this.trans.__('What uses the space')), largest);
+    this.usageNode.append(head, bar);
+    if (u.trash) {
+      this.usageNode.append(this.trashLine(u.trash));
+    }
+    this.usageNode.append(el('h3', undefined, this.trans.__('What uses the space')), largest);
+  }
+
+  /** The Trash as a line of its own, with the button that frees it. */
+  private trashLine(trash: TrashUsage): HTMLElement {
+    const line = el('p', 'jp-gpu-workspace-snapshots-trash', this.trans.__('Deleted files in the Trash: %1 (they count against the cap). ', formatBytes(trash.bytes)));
+    const empty = button(this.trans.__('Empty Trash'), () => void this.emptyTrash(empty));
+    empty.disabled = trash.bytes === 0;
+    line.append(empty);
+    return line;
+  }
+
+  private async emptyTrash(control: HTMLButtonElement): Promise<void> {
+    const answer = await showDialog({
+      title: this.trans.__('Empty the Trash?'),
+      body: this.trans.__('The files in the Trash are deleted for good. Snapshots taken before keep them.'),
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: this.trans.__('Empty Trash') })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    control.disabled = true;
+    try {
+      const done = await this.requester.request<TrashEmptied>('home/trash/empty', { method: 'POST', body: {} });
+      Notification.success(this.trans.__('The Trash is empty: %1 freed.', formatBytes(done.freed_bytes)), { autoClose: 5000 });
+    } catch (err) {
+      Notification.error((err as Error).message, { autoClose: false });
+    }
+    await this.usage.refresh();
   }
 
   private renderList(problem: string | null): void {
@@ -362,7 +405,9 @@ export const snapshotsPlugin: JupyterFrontEndPlugin<void> = {
       caption: trans.__('Your home folder\'s snapshots and what uses its space: browse, restore, download.'),
       execute: () => {
         if (!shell || shell.isDisposed) {
-          const panel = new SnapshotsPanel(model.requester, usage, restarter, trans, downloadHome);
+          const panel = new SnapshotsPanel(model.requester, usage, restarter, trans, downloadHome, path =>
+            void app.commands.execute('filebrowser:go-to-path', { path, showBrowser: true })
+          );
           shell = new MainAreaWidget({ content: panel });
           shell.id = 'jp-gpu-workspace-snapshots-panel';
           shell.title.label = trans.__('Snapshots');

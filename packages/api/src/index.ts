@@ -392,14 +392,30 @@ export interface SpaceUser {
   kind: 'folder' | 'file';
 }
 
+/** The Trash JupyterLab's delete moves files to, where the operator keeps one (`home.trash`). */
+export interface TrashUsage {
+  /** Relative to the home: ".local/share/Trash". */
+  path: string;
+  /** What it holds, counted against the cap like any other folder. */
+  bytes: number;
+}
+
 /** GET home/usage: the home folder's size against its cap (excluded caches do not count). */
 export interface HomeUsageResponse {
   used_bytes: number;
   cap_bytes: number;
   /** The largest folders (two levels deep) and files, largest first. */
   largest: SpaceUser[];
+  /** The Trash, where deleting keeps files (`home.trash`); null where deleting deletes. */
+  trash: TrashUsage | null;
   /** When the home was measured (ISO). */
   scanned_at: string;
+}
+
+/** POST home/trash/empty: what emptying the Trash freed, and the home's usage after it. */
+export interface TrashEmptied {
+  freed_bytes: number;
+  usage: HomeUsageResponse;
 }
 
 /** 409 to POST snapshots (code "over_cap") when the home is over its cap. */

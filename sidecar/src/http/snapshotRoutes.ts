@@ -28,7 +28,7 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
     '/home/usage',
     authed(async (_req, res) => {
       const snapshots = engine();
-      const answer: HomeUsageResponse = snapshots.usage(await snapshots.scan());
+      const answer: HomeUsageResponse = { ...snapshots.usage(await snapshots.scan()), trash: null };
       res.json(answer);
     })
   );
