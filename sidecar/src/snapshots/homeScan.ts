@@ -39,9 +39,21 @@ export const LARGEST_COUNT = 10;
  * (and name them in the over-cap message). As the user they see only what
  * the user may see, which is also what restic, run as the user, snapshots.
  */
-function measure(program: string, args: string[], runAs: RunAs | null): ChildProcess {
-  return startHelper({ program, args, runAs, cwd: '/' }).child;
+function measure(program: string, args: string[], runAs: RunAs | null): { child: ChildProcess; timedOut: () => string | null } {
+  const helper = startHelper({ program, args, runAs, cwd: '/' });
+  // The user can stop its own helper (SIGSTOP): a measurement never holds the snapshot queue for longer than this.
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    void helper.stop(5_000);
+  }, MEASURE_TIMEOUT_MS);
+  timer.unref();
+  void helper.exited.then(() => clearTimeout(timer));
+  return { child: helper.child, timedOut: () => (late ? `${program} did not finish within ${MEASURE_TIMEOUT_MS / 60_000} minutes and was stopped` : null) };
 }
+
+/** The longest one measurement of the home may take (a 3 GB home of a million small files takes a minute or two). */
+const MEASURE_TIMEOUT_MS = 30 * 60_000;
 
 /**
  * `find -printf` of every entry: apparent size, inode, link count, type and
@@ -64,7 +76,7 @@ interface Walked {
 function walk(home: string, exclude: string[], runAs: RunAs | null, perEntry: boolean): Promise<Walked> {
   const root = path.resolve(home);
   return new Promise((resolve, reject) => {
-    const child = measure('find', findArgs(root, exclude), runAs);
+    const { child, timedOut } = measure('find', findArgs(root, exclude), runAs);
     const seen = new Set<string>();
     const result: Walked = { used: 0, entries: new Map() };
     const add = (rel: string, bytes: number, folder: boolean): void => {
@@ -117,7 +129,7 @@ function walk(home: string, exclude: string[], runAs: RunAs | null, perEntry: bo
     child.once('close', code => {
       // find exits 1 when some entries could not be read (one vanished mid-walk, a folder the user cannot read); the total still stands.
       if (code !== 0 && code !== 1) {
-        reject(new Error(`measuring ${root} failed: ${stderr() || `exit code ${code}`}`));
+        reject(new Error(`measuring ${root} failed: ${timedOut() ?? (stderr() || `exit code ${code}`)}`));
         return;
       }
       resolve(result);
@@ -175,7 +187,7 @@ export async function homeTotal(home: string, exclude: string[], runAs: RunAs | 
 function duTotal(home: string, exclude: string[], runAs: RunAs | null): Promise<number> {
   const args = ['-sb', '-x', ...exclude.map(p => `--exclude=${p}`), '--', path.resolve(home)];
   return new Promise((resolve, reject) => {
-    const child = measure('du', args, runAs);
+    const { child, timedOut } = measure('du', args, runAs);
     let out = '';
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => (out += d));
@@ -185,8 +197,9 @@ function duTotal(home: string, exclude: string[], runAs: RunAs | null): Promise<
       const bytes = Number(out.split('\t')[0]);
       // Exit 1: some entry vanished or could not be read mid-scan; the total still stands.
       if ((code !== 0 && code !== 1) || !Number.isFinite(bytes)) {
-        const E = code === null || code > 128 ? DuCrashed : Error;
-        reject(new E(`du failed on ${home}: ${stderr() || `exit code ${code}`}`));
+        const late = timedOut();
+        const E = !late && (code === null || code > 128) ? DuCrashed : Error;
+        reject(new E(`du failed on ${home}: ${late ?? (stderr() || `exit code ${code}`)}`));
         return;
       }
       resolve(bytes);
