@@ -25,6 +25,8 @@ import { courseHome, listing } from './support';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root to create a notebook user and mount a tmpfs';
 const ROUNDS = 200;
+/** The folder of the home with the attacker's link, which the resets keep (as they keep home.exclude's names). */
+const ATTACK = 'attack';
 
 describe('Reset Data when the notebook user swaps folders for links', { skip }, () => {
   let dirs: TempDirs;
@@ -50,10 +52,12 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
     fs.chownSync(home, user.uid, user.gid);
     template = path.join(dirs.root, 'template');
     courseHome(template);
+    // Its inner folder has the name of one in the user's tree: a delete that lists the user's folder and is then
+    // led through the link meets a real folder of root's by that name.
     rootFiles = path.join(dirs.root, 'root-files');
-    fs.mkdirSync(path.join(rootFiles, 'keep'), { recursive: true });
+    fs.mkdirSync(path.join(rootFiles, 'deeper'), { recursive: true });
     for (let i = 0; i < 5; i++) {
-      fs.writeFileSync(path.join(rootFiles, 'keep', `file-${i}.txt`), `root's ${i}\n`);
+      fs.writeFileSync(path.join(rootFiles, 'deeper', `file-${i}.txt`), `root's ${i}\n`);
     }
     rootFilesBefore = treeListing(rootFiles);
     // The state directory on a tmpfs as well: the reset flushes both disks at each step (sync -f), which on a
@@ -74,18 +78,22 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
 
   /**
    * Makes, as the user (root's own recursive chown would race the swap loop too), FOLDER/sub/deeper/mine.txt
-   * and the link FOLDER/sub-link to root's files beside it.
+   * (and two hundred files in sub/, so that deleting sub/ lasts long enough for the swap to land), and the link
+   * LINKS/sub-link to root's files, out of the tree being deleted (rm deletes a link beside the folder first).
    */
-  function userTree(folder: string): [string, string] {
-    const script = 'mkdir -p "$1/sub/deeper" && echo mine > "$1/sub/deeper/mine.txt" && ln -s "$2" "$1/sub-link"';
-    const [file, args] = asUserArgs(user, ['/bin/sh', '-c', script, 'sh', folder, rootFiles]);
+  function userTree(folder: string, links: string): [string, string] {
+    const script =
+      'mkdir -p "$1/sub/deeper" && echo mine > "$1/sub/deeper/mine.txt" && mkdir -p "$3" && ' +
+      'rm -rf "$3/sub-link" && ln -s "$2" "$3/sub-link" && ' +
+      'i=0; while [ $i -lt 200 ]; do : > "$1/sub/f$i"; i=$((i + 1)); done';
+    const [file, args] = asUserArgs(user, ['/bin/sh', '-c', script, 'sh', folder, rootFiles, links]);
     execFileSync(file, args);
-    return [path.join(folder, 'sub'), path.join(folder, 'sub-link')];
+    return [path.join(folder, 'sub'), path.join(links, 'sub-link')];
   }
 
-  /** The user's work, with data/sub a folder of the user's and data/sub-link a link to root's files beside it. */
+  /** The user's work, with data/sub a folder of the user's, and attack/sub-link (kept by the reset) a link to root's files. */
   function userHome(): [string, string] {
-    return userTree(path.join(home, 'data'));
+    return userTree(path.join(home, 'data'), path.join(home, ATTACK));
   }
 
   function entry(i: number): ResetJournalEntry {
@@ -118,7 +126,7 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
   async function finishAfterAttack(e: ResetJournalEntry): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await swapIn({ ...e, phase: 'prepared' }, [], ctx);
+        await swapIn({ ...e, phase: 'prepared' }, [ATTACK], ctx);
         return;
       } catch (err) {
         if (attempt >= 5) {
@@ -128,20 +136,22 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
     }
   }
 
-  test(`a reset deletes nothing outside the home, ${ROUNDS} times while a folder it deletes is swapped for a link`, async () => {
+  test(`a reset deletes nothing outside the home, ${ROUNDS} times while a folder it deletes is swapped for a link as it is opened`, async () => {
     const pair = userHome();
-    const swapper = await startSwapper(user, [pair]);
+    const swapper = await startSwapper(user, [pair], 'on-open');
     let failed = 0;
     try {
       for (let i = 0; i < ROUNDS; i++) {
         if (i > 0) {
+          await swapper.pause();
           userHome();
+          await swapper.resume();
         }
         const e = entry(i);
         makeWorkDir(e.work_dir, runAs);
         await stageTemplate(e, ctx);
         try {
-          await swapIn(e, [], ctx);
+          await swapIn(e, [ATTACK], ctx);
         } catch {
           // The user can make its own reset fail (rm meets a folder that became a link); it is finished next time.
           failed++;
@@ -151,29 +161,32 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
       }
     } finally {
       const swaps = await swapper.stop();
-      assert.ok(swaps > ROUNDS, `the loop swapped ${swaps} times`);
+      assert.ok(swaps > 0, `the loop swapped ${swaps} times`);
     }
     assert.deepEqual(treeListing(rootFiles), rootFilesBefore, 'root\'s files were changed');
     assert.ok(failed < ROUNDS / 2, `${failed} of ${ROUNDS} resets failed`);
     // The home is the clean copy, the user's.
-    assert.deepEqual(listing(home), listing(template));
+    assert.deepEqual(listing(home, { excludes: [ATTACK] }), listing(template));
     assert.equal(execFileSync('find', [home, '!', '-user', String(user.uid)], { encoding: 'utf8' }).trim(), '');
     assert.deepEqual(fs.readdirSync(resetDir).filter(n => n.startsWith('r-')), [], 'every reset folder was removed');
   });
 
-  test(`deleting a staging tree the user can reach deletes nothing else, ${ROUNDS} times while a folder in it is swapped for a link`, async () => {
+  test(`deleting a staging tree the user can reach deletes nothing else, ${ROUNDS} times while a folder in it is swapped for a link as it is opened`, async () => {
     // The old layout's staging (in /tmp, reachable by the user): the delete must be safe wherever the tree lies.
     const staging = path.join(dirs.root, 'reachable-staging');
     const incoming = path.join(staging, 'incoming');
-    const sub = path.join(incoming, 'sub');
-    const link = path.join(incoming, 'sub-link');
-    const swapper = await startSwapper(user, [[sub, link]]);
+    const links = path.join(dirs.root, 'attack');
+    fs.mkdirSync(links);
+    fs.chownSync(links, user.uid, user.gid);
+    const swapper = await startSwapper(user, [[path.join(incoming, 'sub'), path.join(links, 'sub-link')]], 'on-open');
     let failed = 0;
     try {
       for (let i = 0; i < ROUNDS; i++) {
         fs.mkdirSync(staging);
         fs.chownSync(staging, user.uid, user.gid);
-        userTree(incoming);
+        await swapper.pause();
+        userTree(incoming, links);
+        await swapper.resume();
         // As in a reset's end, a failure (the tree changed under rm) is logged and the next start tries again.
         for (let attempt = 0; fs.existsSync(staging); attempt++) {
           await removeWork(staging, ctx.files).catch((err: Error) => {
@@ -185,7 +198,8 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
         }
       }
     } finally {
-      await swapper.stop();
+      const swaps = await swapper.stop();
+      assert.ok(swaps > 0, `the loop swapped ${swaps} times`);
     }
     assert.deepEqual(treeListing(rootFiles), rootFilesBefore, 'root\'s files were changed');
     assert.ok(failed < ROUNDS / 2, `${failed} of ${ROUNDS} deletes needed another try`);

@@ -49,13 +49,16 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
   let service: SnapshotService;
   const logs: Array<{ msg: string; skipped?: string[] }> = [];
 
-  /** Makes home/NAME a folder of the user's (with a file) and home/NAME-link a link to the root-only folder. */
+  /**
+   * Makes home/NAME a folder of the user's holding inner/own.txt, and home/NAME-link a link to the root-only
+   * folder, which holds an inner/ too: a program that checks only the last component of a path (restic opens
+   * with O_NOFOLLOW) is led into root's inner/ when NAME is swapped while it works below it.
+   */
   function pair(name: string): [string, string] {
     const dir = path.join(dirs.home, name);
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'own.txt'), `${name}\n`);
-    fs.chownSync(dir, user.uid, user.gid);
-    fs.chownSync(path.join(dir, 'own.txt'), user.uid, user.gid);
+    fs.mkdirSync(path.join(dir, 'inner'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'inner', 'own.txt'), `${name}\n`);
+    execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, dir]);
     const link = `${dir}-link`;
     fs.rmSync(link, { force: true });
     fs.symlinkSync(rootOnly, link);
@@ -72,6 +75,7 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     fs.mkdirSync(path.join(rootOnly, 'inner'), { recursive: true, mode: 0o700 });
     fs.chmodSync(rootOnly, 0o700);
     fs.writeFileSync(path.join(rootOnly, 'canary.txt'), CANARY, { mode: 0o600 });
+    fs.writeFileSync(path.join(rootOnly, 'inner', 'canary-inner.txt'), CANARY, { mode: 0o600 });
     fs.writeFileSync(path.join(rootOnly, 'inner', 'canary-big.bin'), '');
     // Large on paper (sparse): it would top the over-cap list if du ever measured it.
     fs.truncateSync(path.join(rootOnly, 'inner', 'canary-big.bin'), 500_000_000);
@@ -107,6 +111,7 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
   test(`a single-file restore never writes outside the home, ${ROUNDS} times while a parent folder is swapped for a link`, async () => {
     const [dir, link] = pair('work');
     fs.writeFileSync(path.join(dir, 'result.txt'), 'result v1\n');
+    fs.chownSync(path.join(dir, 'result.txt'), user.uid, user.gid);
     const snap = await service.create('manual');
     const staging = repoLayout(dirs.stateDir).stagingDir;
     const swapper = await startSwapper(user, [[dir, link]]);
@@ -140,12 +145,12 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     assert.equal(fs.readdirSync(staging).length, 0, 'the staging folder is left empty');
   });
 
-  test(`no snapshot holds a root-only file, ${ROUNDS} folders swapped for a link during backups`, async () => {
+  test(`no snapshot holds a root-only file, ${ROUNDS} folders swapped for a link as a backup opens them`, async () => {
     const pairs: Array<[string, string]> = [];
     for (let i = 0; i < 20; i++) {
       pairs.push(pair(`d${i}`));
     }
-    const swapper = await startSwapper(user, pairs);
+    const swapper = await startSwapper(user, pairs, 'on-open');
     const ids: string[] = [];
     try {
       // 10 snapshots × 20 swapped folders: each folder is read once per snapshot, 200 chances to follow a link.
@@ -155,8 +160,8 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     } finally {
       await swapper.stop();
     }
-    const repo = repoLayout(dirs.stateDir, 'restic', { user, deviceGid: null });
-    const { messages } = await runRestic(repo, ['find', '--host', 'gpu-workspace', 'canary*'], { keepMessages: true });
+    // The test reads the repository as root: it looks for root's files in every snapshot.
+    const { messages } = await runRestic(repoLayout(dirs.stateDir), ['find', '--host', 'gpu-workspace', 'canary*'], { keepMessages: true });
     const found = ((messages[0] ?? []) as Array<{ matches?: unknown[] }>).flatMap(m => m.matches ?? []);
     assert.deepEqual(found, [], 'a snapshot holds a file from the root-only folder');
     assert.equal(ids.length, ROUNDS / pairs.length);
@@ -166,9 +171,9 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     }
   });
 
-  test(`the home's measurement never counts or names what is outside the home, ${ROUNDS} scans while a folder is swapped for a link`, async () => {
+  test(`the home's measurement never counts or names what is outside the home, ${ROUNDS} scans while a folder is swapped for a link as it is opened`, async () => {
     const pairs = [pair('big')];
-    const swapper = await startSwapper(user, pairs);
+    const swapper = await startSwapper(user, pairs, 'on-open');
     try {
       for (let i = 0; i < ROUNDS; i++) {
         const scan = await service.scan();
