@@ -434,6 +434,65 @@ export const CONFIG_SCHEMA = {
           minimum: 0,
           maximum: 10000,
           default: 4
+        },
+        command_timeout_seconds: {
+          description:
+            'The longest each kind of restic command may run. Past it, restic is stopped (SIGINT, then SIGKILL after stop_grace_seconds) and its lock cleared (restic unlock), the operation fails with snapshots_unavailable saying what timed out, and the next one in the queue starts: one hung restic never blocks later snapshots, resets and submissions.',
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            backup: {
+              description: 'A snapshot of the home (restic backup). Generous: a first snapshot of a 3 GB home on a slow disk takes minutes.',
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 604800,
+              default: 7200
+            },
+            restore: {
+              description: 'A restore (restic restore) of a file, a folder or the whole home, into the staging folder.',
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 604800,
+              default: 7200
+            },
+            check: {
+              description: 'A repository check (restic check), run by the operator.',
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 604800,
+              default: 3600
+            },
+            prune: {
+              description: 'Retention after a snapshot (restic forget --prune).',
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 604800,
+              default: 3600
+            },
+            other: {
+              description: 'Everything else: opening the repository (init, unlock), listing snapshots and the files of one.',
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: 604800,
+              default: 600
+            }
+          }
+        },
+        stall_timeout_seconds: {
+          description:
+            'A snapshot whose progress has not moved for this long (no status line from restic with new numbers, no new message) counts as hung and is stopped as at its deadline: a full disk makes restic 0.14 retry with back-off, silently, rather than fail. 0 turns the check off.',
+          type: 'number',
+          minimum: 0,
+          maximum: 86400,
+          default: 300
+        },
+        stop_grace_seconds: {
+          description: 'How long restic has to stop cleanly (and remove its lock) after SIGINT before it is killed.',
+          type: 'number',
+          exclusiveMinimum: 0,
+          maximum: 600,
+          default: 15
         }
       }
     },
@@ -644,6 +703,9 @@ export interface WorkspaceConfig {
     keep_last: number;
     keep_daily: number;
     keep_weekly: number;
+    command_timeout_seconds: ResticTimeouts;
+    stall_timeout_seconds: number;
+    stop_grace_seconds: number;
   };
   submit: SubmitConfig;
   reset: {
@@ -654,6 +716,15 @@ export interface WorkspaceConfig {
   operator: {
     token?: string;
   };
+}
+
+/** snapshots.command_timeout_seconds: the deadline of each kind of restic command, in seconds. */
+export interface ResticTimeouts {
+  backup: number;
+  restore: number;
+  check: number;
+  prune: number;
+  other: number;
 }
 
 export interface GpuProfileConfig {

@@ -9,7 +9,6 @@ import type {
 } from '@jupyterlab-gpu-workspace/api';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WorkspaceConfig } from '../config/schema';
@@ -18,10 +17,12 @@ import { HookResult, HookRunner } from '../hooks/port';
 import { describeEnd, failureOf } from '../hooks/runner';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
-import { sameFilesystem } from '../snapshots/homeFiles';
+import { homeTotal } from '../snapshots/homeScan';
+import { sameFilesystem, UserFiles } from '../snapshots/homeFiles';
 import { HomeSnapshotter } from '../snapshots/port';
+import { prepareWorkArea } from '../state/privateDir';
 import { recordOf, ResetJournal, ResetJournalEntry } from './journal';
-import { recover, removeWork, stageTemplate, swapIn, SwapContext } from './swap';
+import { makeWorkDir, recover, removeWork, stageTemplate, swapIn, SwapContext } from './swap';
 import { excludedBy, takeFirstStartTemplate } from './template';
 
 export interface ResetPolicy {
@@ -95,10 +96,16 @@ export class ResetService {
   private last: ResetJournalEntry | null = null;
   private templateProblem: string | null = null;
 
+  /** The moves, copies and deletes in the home and in the reset's folders, all as the notebook user. */
+  private readonly files: UserFiles;
+
   constructor(private readonly options: ResetServiceOptions) {
     this.home = path.resolve(options.home);
-    this.dir = path.join(options.stateDir, 'reset');
+    // The reset's work area (root's, 0711, in the root-only state directory): the journal, the first-start
+    // template and each reset's folder (the user's) with the clean copy and the old entries aside.
+    this.dir = path.join(path.resolve(options.stateDir), 'reset');
     this.journal = new ResetJournal(this.dir);
+    this.files = new UserFiles(options.runAs, this.dir);
   }
 
   get templateSource(): ResetTemplateSource {
@@ -111,7 +118,7 @@ export class ResetService {
   }
 
   private get ctx(): SwapContext {
-    return { journal: this.journal, runAs: this.options.runAs, log: this.options.log };
+    return { journal: this.journal, runAs: this.options.runAs, files: this.files, log: this.options.log };
   }
 
   /**
@@ -120,6 +127,11 @@ export class ResetService {
    * none yet), then finishes or rolls back a reset that a crash interrupted.
    */
   async init(): Promise<void> {
+    try {
+      prepareWorkArea(this.dir, this.options.runAs !== null);
+    } catch (err) {
+      throw new StartupError(`The reset folder cannot be prepared: ${(err as Error).message}`);
+    }
     await this.checkTemplate();
     let entry: ResetJournalEntry | null;
     try {
@@ -133,7 +145,7 @@ export class ResetService {
       entry = await this.recoverAtStart(entry);
     }
     this.last = entry;
-    this.removeLeftovers(entry);
+    await this.removeLeftovers(entry);
   }
 
   private async checkTemplate(): Promise<void> {
@@ -161,7 +173,7 @@ export class ResetService {
       return;
     }
     try {
-      await takeFirstStartTemplate(this.home, this.templateDir, policy.exclude);
+      await takeFirstStartTemplate(this.home, this.templateDir, policy.exclude, this.files, this.options.runAs);
       this.options.log.info('took the reset template: the home as it is at this first start', { template: this.templateDir });
     } catch (err) {
       this.templateProblem = `The reset template could not be made at the first start: ${(err as Error).message}`;
@@ -214,24 +226,19 @@ export class ResetService {
     return e;
   }
 
-  /** Staging folders of resets that are over (a crash may leave them). */
-  private removeLeftovers(entry: ResetJournalEntry | null): void {
+  /** Staging folders of resets that are over (a crash may leave them), deleted as the user. */
+  private async removeLeftovers(entry: ResetJournalEntry | null): Promise<void> {
     if (entry && entry.outcome === null) {
       return;
     }
-    if (entry) {
-      void removeWork(entry).catch(() => undefined);
-    }
-    let names: string[] = [];
+    const dirs = entry ? [entry.work_dir] : [];
     try {
-      names = fs.readdirSync(this.dir);
+      dirs.push(...fs.readdirSync(this.dir).filter(name => /^r-[0-9a-z-]+$/.test(name)).map(name => path.join(this.dir, name)));
     } catch {
-      return;
+      // No reset folder yet.
     }
-    for (const name of names) {
-      if (/^r-[0-9a-z-]+$/.test(name)) {
-        fs.rmSync(path.join(this.dir, name), { recursive: true, force: true });
-      }
+    for (const dir of new Set(dirs)) {
+      await removeWork(dir, this.files).catch(err => this.options.log.warn('could not remove an old reset folder', { dir, error: (err as Error).message }));
     }
   }
 
@@ -336,8 +343,8 @@ export class ResetService {
     this.journal.write(entry);
     this.last = entry;
     try {
-      await stageTemplate(entry, o.runAs);
-      this.checkSpace(entry);
+      await stageTemplate(entry, this.ctx);
+      await this.checkSpace(entry);
     } catch (err) {
       throw this.failedBeforeSwap(entry, actor, err instanceof WorkspaceError ? err : new WorkspaceError(500, `Nothing was reset: the clean copy could not be prepared (${(err as Error).message}).`, 'internal'));
     }
@@ -397,7 +404,7 @@ export class ResetService {
     });
     this.last = entry;
     this.audit(actor, 'reset', entry, { timings });
-    void removeWork(entry).catch(err => o.log.warn('could not remove the reset staging', { error: (err as Error).message }));
+    void removeWork(entry.work_dir, this.files).catch(err => o.log.warn('could not remove the reset staging', { error: (err as Error).message }));
     o.log.info('home reset', { id: entry.id, snapshot: snapshot.id, outcome, ...timings });
 
     const undoable = `snapshot ${snapshot.id} holds what it held before: Undo reset restores it`;
@@ -433,12 +440,11 @@ export class ResetService {
 
   private newEntry(snapshotId: string, startedAt: Date): ResetJournalEntry {
     const id = `r-${startedAt.getTime().toString(36)}-${randomBytes(3).toString('hex')}`;
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    prepareWorkArea(this.dir, this.options.runAs !== null);
     const same = sameFilesystem(this.dir, this.home);
-    // Another filesystem: the clean copy is copied in by the notebook user, who must be able to read it
-    // (the state directory is root's alone), as a whole restore does there.
-    const workDir = same ? path.join(this.dir, id) : fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-workspace-reset-'));
-    fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    // On either filesystem, in the work area: the user's helpers reach it from there, the user's processes never.
+    const workDir = path.join(this.dir, id);
+    makeWorkDir(workDir, this.options.runAs);
     return {
       version: 1,
       id,
@@ -464,21 +470,18 @@ export class ResetService {
   }
 
   /** Across filesystems the old entries are deleted before the copy comes in: refuse up front if it cannot fit even then. */
-  private checkSpace(entry: ResetJournalEntry): void {
+  private async checkSpace(entry: ResetJournalEntry): Promise<void> {
     if (entry.same_filesystem) {
       return;
     }
     const { bavail, bsize } = fs.statfsSync(this.home);
     const free = Number(bavail) * Number(bsize);
+    // The staged copy is in the root-only work area: measured here. The home is measured by du as the user.
     const needed = treeBytes(entry.staged);
     if (needed <= free) {
       return;
     }
-    const kept = excludedBy(this.options.policy.exclude);
-    const freed = fs
-      .readdirSync(this.home)
-      .filter(name => !kept(name))
-      .reduce((sum, name) => sum + treeBytes(path.join(this.home, name)), 0);
+    const freed = await homeTotal(this.home, this.options.policy.exclude, this.options.runAs);
     if (needed > free + freed) {
       throw new WorkspaceError(507, `Nothing was reset: the clean copy (${needed} bytes) does not fit on the home's disk.`, 'internal');
     }
@@ -509,7 +512,7 @@ export class ResetService {
       });
       this.last = failed;
       this.audit(actor, 'reset', failed, {});
-      void removeWork(failed).catch(() => undefined);
+      void removeWork(failed.work_dir, this.files).catch(() => undefined);
       throw new WorkspaceError(500, `Nothing was reset: ${failed.message}`, 'internal');
     }
   }
@@ -518,7 +521,7 @@ export class ResetService {
     const failed = this.journal.update(entry, { outcome: 'failed', finished_at: new Date().toISOString(), message: err.message });
     this.last = failed;
     this.audit(actor, 'reset', failed, {});
-    void removeWork(failed).catch(() => undefined);
+    void removeWork(failed.work_dir, this.files).catch(() => undefined);
     return err;
   }
 
@@ -604,7 +607,7 @@ export class ResetService {
   }
 }
 
-/** Bytes of a tree as lstat counts them (links not followed). */
+/** Bytes of a tree as lstat counts them (links not followed); only for trees in the root-only state directory. */
 function treeBytes(p: string): number {
   const st = fs.lstatSync(p);
   return st.isDirectory() ? fs.readdirSync(p).reduce((sum, name) => sum + treeBytes(path.join(p, name)), st.size) : st.size;

@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { RunAs } from '../jupyter/launch';
+import { giveToUser, UserFiles } from '../snapshots/homeFiles';
 import { globToRegExp } from '../snapshots/service';
 
 /** Whether a name matches one of the `home.exclude` globs (caches: neither snapshotted nor part of a template). */
@@ -87,16 +89,22 @@ export async function syncFilesystem(p: string): Promise<void> {
 
 /**
  * The default template: the home as it was at the workspace's first start,
- * copied once into the state directory before Jupyter starts (so before the
- * user could change anything), leaving out `home.exclude`'s caches. Made in a
- * temporary folder and renamed into place, so a crash in the middle leaves
- * no half template.
+ * copied once into the state directory before Jupyter starts, leaving out
+ * `home.exclude`'s caches. The home is read by the notebook user (tar, run
+ * as a helper: a folder swapped for a link can only lead it to what the user
+ * may read), into a folder of the user's in the reset's work area, which is
+ * then given to root. Made there and renamed into place, so a crash in the
+ * middle leaves no half template.
  */
-export async function takeFirstStartTemplate(home: string, templateDir: string, excludes: string[]): Promise<void> {
-  fs.mkdirSync(path.dirname(templateDir), { recursive: true, mode: 0o700 });
+export async function takeFirstStartTemplate(home: string, templateDir: string, excludes: string[], files: UserFiles, runAs: RunAs | null): Promise<void> {
   const partial = `${templateDir}.partial`;
+  // No process of the user ever had a way into the partial copy (the tar that wrote it has ended): root may delete it.
   fs.rmSync(partial, { recursive: true, force: true });
-  await copyTree(home, partial, excludedBy(excludes));
+  fs.mkdirSync(partial, { mode: 0o700 });
+  giveToUser(partial, runAs);
+  await files.copyTree(home, partial, excludes);
+  fs.chmodSync(partial, fs.lstatSync(home).mode & 0o7777);
+  giveToUser(partial, null);
   await syncFilesystem(partial);
   fs.renameSync(partial, templateDir);
 }

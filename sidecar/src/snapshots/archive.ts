@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { ZipFile } from 'yazl';
-import { spawn } from 'node:child_process';
-import { RunAs, SETPRIV } from '../jupyter/launch';
+import { startHelper } from '../jupyter/helperProcess';
+import { RunAs } from '../jupyter/launch';
 import { globToRegExp } from './service';
 
 /**
@@ -67,26 +67,24 @@ export function streamHomeZip(home: string, exclude: string[], out: Writable): P
 
 /**
  * The zip for a download: written in this process when the sidecar runs as
- * the notebook user itself; as that user, in a child process, when the
- * sidecar is root (a file swapped for a link to /etc/shadow between listing
- * and reading must not end up in the user's zip).
+ * the notebook user itself; as that user, in a helper process
+ * (jupyter/helperProcess.ts), when the sidecar is root (a file swapped for a
+ * link to /etc/shadow between listing and reading must not end up in the
+ * user's zip).
  */
 export function streamHomeZipAs(runAs: RunAs | null, home: string, exclude: string[], out: Writable): Promise<void> {
-  if (!runAs || !fs.existsSync(SETPRIV)) {
+  if (!runAs) {
     return streamHomeZip(home, exclude, out);
   }
   const worker = path.join(__dirname, 'archiveMain.js');
-  const child = spawn(
-    SETPRIV,
-    [`--reuid=${runAs.user.uid}`, `--regid=${runAs.user.gid}`, '--clear-groups', '--', process.execPath, worker, home, JSON.stringify(exclude)],
-    { stdio: ['ignore', 'pipe', 'pipe'] }
-  );
+  const helper = startHelper({ program: process.execPath, args: [worker, home, JSON.stringify(exclude)], runAs, cwd: '/' });
+  const { child } = helper;
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d: string) => (stderr += d.slice(0, 4096)));
-  child.stdout.pipe(out);
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => (stderr += d.slice(0, 4096)));
+  child.stdout?.pipe(out);
   // A download cut by the browser stops the worker.
-  out.once('close', () => child.kill('SIGTERM'));
+  out.once('close', () => helper.interrupt());
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', code => (code === 0 ? resolve() : reject(new Error(`the zip could not be written: ${stderr.trim() || `exit ${code}`}`))));

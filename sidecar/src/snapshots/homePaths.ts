@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badRequest } from '../errors';
 
@@ -25,30 +24,4 @@ export function parseHomePath(input: unknown, options: { allowRoot?: boolean } =
     throw badRequest('"path" must name a file or folder inside the home folder.');
   }
   return parts.join('/');
-}
-
-/**
- * Checks, on disk, that every existing folder on the way to `rel` is a real
- * folder inside the home, not a symlink that would carry a write elsewhere.
- * Returns the absolute path. Missing folders are fine (they will be created).
- */
-export function resolveInHome(home: string, rel: string): string {
-  let at = path.resolve(home);
-  const parts = rel.split('/').filter(Boolean);
-  for (const part of parts.slice(0, -1)) {
-    at = path.join(at, part);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(at);
-    } catch {
-      break;
-    }
-    if (st.isSymbolicLink()) {
-      throw badRequest(`"${path.relative(home, at)}" is a symbolic link; files are never restored through a link.`);
-    }
-    if (!st.isDirectory()) {
-      throw badRequest(`"${path.relative(home, at)}" is a file, so nothing can be restored inside it.`);
-    }
-  }
-  return path.join(path.resolve(home), ...parts);
 }

@@ -1,20 +1,34 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ResticError, ResticRepo, runRestic } from './restic';
+import { RunAs } from '../jupyter/launch';
+import { prepareWorkArea } from '../state/privateDir';
+import { giveToUser } from './homeFiles';
+import { ResticError, ResticRepo, RunOptions, runRestic } from './restic';
+
+export interface RepoLayout extends ResticRepo {
+  /** The snapshot engine's folder in the state directory: restic's working folder (root's, 0711). */
+  root: string;
+  /** Restores land here first (the user's, 0700), one folder each. */
+  stagingDir: string;
+  /** The home folder the sidecar snapshots, so that the CLI can take a snapshot of the same one. */
+  homeFile: string;
+}
 
 /** Where the snapshot repository lives inside the state directory. */
-export function repoLayout(stateDir: string, program = 'restic'): ResticRepo & { root: string; stagingDir: string; homeFile: string } {
+export function repoLayout(stateDir: string, program = 'restic', runAs: RunAs | null = null): RepoLayout {
   const root = path.join(path.resolve(stateDir), 'snapshots');
   return {
     program,
     root,
+    workDir: root,
     repository: path.join(root, 'repo'),
     cacheDir: path.join(root, 'cache'),
+    tmpDir: path.join(root, 'tmp'),
     stagingDir: path.join(root, 'staging'),
-    // The home folder the sidecar snapshots, so that the CLI can take a snapshot of the same one.
     homeFile: path.join(root, 'home'),
-    passwordFile: path.join(path.resolve(stateDir), 'secrets', 'restic-password')
+    passwordFile: path.join(path.resolve(stateDir), 'secrets', 'restic-password'),
+    runAs
   };
 }
 
@@ -40,13 +54,41 @@ function readPassword(file: string): string | null {
 }
 
 /**
+ * The folders restic runs in and works on. The engine's folder is root's and
+ * 0711: restic, run as the notebook user with it as the working folder,
+ * passes through it to the repository, cache, temporary and staging folders
+ * (the user's, 0700), which it names by relative paths. That the user's own
+ * processes cannot reach them by name rests on the state directory above
+ * being root's alone, so that is made sure of here (its group and other
+ * permissions are taken away). Folders left by a root restic (before the
+ * workspace had a notebook user) are given to the user: lchown, never
+ * following a link; the tree is out of the user's reach, so nothing can be
+ * swapped in during the walk.
+ */
+export function prepareFolders(repo: RepoLayout): void {
+  try {
+    prepareWorkArea(repo.root, repo.runAs !== null);
+  } catch (err) {
+    throw new RepositoryError(`The snapshot folder cannot be prepared: ${(err as Error).message}`);
+  }
+  for (const dir of [repo.repository, repo.cacheDir, repo.tmpDir, repo.stagingDir]) {
+    fs.mkdirSync(dir, { mode: 0o700, recursive: true });
+    const st = fs.lstatSync(dir);
+    if (!st.isDirectory()) {
+      throw new RepositoryError(`${dir} is not a folder; it is left alone.`);
+    }
+    giveToUser(dir, repo.runAs);
+  }
+}
+
+/**
  * Opens the workspace's repository, creating it (and its password, 0600, in
  * the secrets folder) on first use. An existing repository is never
  * initialised again: with its password missing or wrong, this fails with
  * a message instead, because a fresh `init` would orphan every snapshot.
  * Stale locks (left by a killed restic) are cleared here, at start.
  */
-export async function openRepository(repo: ResticRepo & { root: string }, options: { create: boolean }): Promise<void> {
+export async function openRepository(repo: RepoLayout, options: { create: boolean; run?: RunOptions }): Promise<void> {
   const exists = repositoryExists(repo);
   const password = readPassword(repo.passwordFile);
   if (exists && password === null) {
@@ -55,26 +97,25 @@ export async function openRepository(repo: ResticRepo & { root: string }, option
         'Put the original password file back; the repository is never re-initialised over existing snapshots.'
     );
   }
+  if (!exists && !options.create) {
+    throw new RepositoryError(`There is no snapshot repository in ${repo.repository} yet: start the workspace once to create it.`);
+  }
+  if (!exists && fs.existsSync(repo.repository) && fs.readdirSync(repo.repository).length > 0) {
+    throw new RepositoryError(
+      `${repo.repository} holds files but no restic repository config; it is left alone. Move it away to start a fresh repository.`
+    );
+  }
+  prepareFolders(repo);
   if (!exists) {
-    if (!options.create) {
-      throw new RepositoryError(`There is no snapshot repository in ${repo.repository} yet: start the workspace once to create it.`);
-    }
-    if (fs.existsSync(repo.repository) && fs.readdirSync(repo.repository).length > 0) {
-      throw new RepositoryError(
-        `${repo.repository} holds files but no restic repository config; it is left alone. Move it away to start a fresh repository.`
-      );
-    }
-    fs.mkdirSync(repo.root, { recursive: true, mode: 0o700 });
     if (password === null) {
       fs.writeFileSync(repo.passwordFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
     }
-    await runRestic(repo, ['init']);
+    await runRestic(repo, ['init'], options.run);
   }
-  fs.mkdirSync(repo.cacheDir, { recursive: true, mode: 0o700 });
   try {
     // Removes only locks whose process is gone (or that are old); a live restic keeps its own.
-    await runRestic(repo, ['unlock']);
-    await runRestic(repo, ['cat', 'config']);
+    await runRestic(repo, ['unlock'], options.run);
+    await runRestic(repo, ['cat', 'config'], options.run);
   } catch (err) {
     if (err instanceof ResticError && err.wrongPassword) {
       throw new RepositoryError(

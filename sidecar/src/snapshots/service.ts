@@ -7,19 +7,18 @@ import type {
 } from '@jupyterlab-gpu-workspace/api';
 import { SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { WorkspaceConfig } from '../config/schema';
+import { ResticTimeouts, WorkspaceConfig } from '../config/schema';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { HomeScan, homeTotal, scanHome } from './homeScan';
-import { copyInAsUser, giveToUser, sameFilesystem } from './homeFiles';
-import { parseHomePath, resolveInHome } from './homePaths';
+import { giveToUser, HomePathError, sameFilesystem, UserFiles } from './homeFiles';
+import { parseHomePath } from './homePaths';
 import { HomeSnapshotter, SnapshotOutcome } from './port';
 import { SerialQueue } from './queue';
-import { openRepository, RepositoryError, repoLayout } from './repository';
-import { ResticError, ResticProgress, runRestic } from './restic';
+import { openRepository, RepoLayout, RepositoryError, repoLayout } from './repository';
+import { ResticError, ResticProgress, ResticResult, runRestic, RunOptions } from './restic';
 import { SummaryStore } from './summaries';
 
 /** Every snapshot of a workspace carries this host name, so each finds its parent whatever the machine is called. */
@@ -35,7 +34,27 @@ export interface SnapshotPolicy {
   keep_weekly: number;
   restore_empty_home: boolean;
   before_gpu_switch?: boolean;
+  /** Deadlines of restic commands (snapshots.command_timeout_seconds); defaults below where unset. */
+  command_timeout_seconds?: Partial<ResticTimeouts>;
+  /** A backup whose progress has not moved for this long is stopped (0: never). */
+  stall_timeout_seconds?: number;
+  /** How long restic has after SIGINT before SIGKILL. */
+  stop_grace_seconds?: number;
 }
+
+/** The config schema's defaults, for policies built without the config (the CLI's and tests'). */
+export const DEFAULT_TIMEOUTS: ResticTimeouts & { stall: number; grace: number } = {
+  backup: 7200,
+  restore: 7200,
+  check: 3600,
+  prune: 3600,
+  other: 600,
+  stall: 300,
+  grace: 15
+};
+
+/** Which deadline a restic command runs under. */
+export type ResticKind = keyof ResticTimeouts;
 
 /** The snapshot policy from the operator config. */
 export function snapshotPolicy(config: WorkspaceConfig): SnapshotPolicy {
@@ -142,14 +161,27 @@ export class OverCapError extends WorkspaceError {
   }
 }
 
+/** The most names a restored entry tries before giving up ("x (restored … 99)"). */
+const MAX_RESTORED_NAMES = 100;
+
+/** Room a snapshot needs beyond the home's size: restic's indexes, trees and pack headers. */
+const REPOSITORY_OVERHEAD_BYTES = 8 * 1024 * 1024;
+
 /**
  * The snapshot engine: restic snapshots of the home folder into a repository
  * in the state directory, the cap checked first, restores through a staging
  * folder, and every operation one at a time through one queue.
+ *
+ * Nothing here reads or writes the home as root. restic (backup and restore)
+ * and du run as the notebook user; restores land in a staging folder in the
+ * root-only state directory and are moved into the home by a helper run as
+ * the user (homeFiles.ts). Every restic command has a deadline; a backup
+ * whose progress stalls, or that reports a full disk, is stopped at once.
  */
 export class SnapshotService implements HomeSnapshotter {
   readonly home: string;
-  private readonly repo: ReturnType<typeof repoLayout>;
+  private readonly repo: RepoLayout;
+  private readonly userFiles: UserFiles;
   private readonly queue = new SerialQueue();
   private readonly summaries: SummaryStore;
   private unavailable: string | null = 'Snapshots are starting.';
@@ -164,7 +196,8 @@ export class SnapshotService implements HomeSnapshotter {
 
   constructor(private readonly options: SnapshotServiceOptions) {
     this.home = path.resolve(options.home);
-    this.repo = repoLayout(options.stateDir, options.policy.restic);
+    this.repo = repoLayout(options.stateDir, options.policy.restic, options.runAs);
+    this.userFiles = new UserFiles(options.runAs, this.repo.root, this.timeoutMs('restore'));
     this.summaries = new SummaryStore(path.join(this.repo.root, 'summaries.json'));
   }
 
@@ -195,6 +228,7 @@ export class SnapshotService implements HomeSnapshotter {
    * into the home first.
    */
   async init(options: { background?: boolean } = {}): Promise<void> {
+    // The home's own top level, listed by its fixed path (no name in it is followed).
     const restoreWanted = this.options.policy.restore_empty_home && fs.existsSync(path.join(this.repo.repository, 'config')) && fs.readdirSync(this.home).length === 0;
     this.opening = this.open();
     if (!options.background || restoreWanted) {
@@ -216,7 +250,7 @@ export class SnapshotService implements HomeSnapshotter {
 
   private async open(): Promise<void> {
     try {
-      await openRepository(this.repo, { create: this.options.create ?? true });
+      await openRepository(this.repo, { create: this.options.create ?? true, run: this.runOptions('other') });
       this.unavailable = null;
     } catch (err) {
       this.unavailable = err instanceof RepositoryError ? err.message : `Snapshots are unavailable: ${(err as Error).message}`;
@@ -225,7 +259,17 @@ export class SnapshotService implements HomeSnapshotter {
     }
     if (this.options.create ?? true) {
       fs.writeFileSync(this.repo.homeFile, this.home + '\n', { mode: 0o600 });
-      fs.rmSync(this.repo.stagingDir, { recursive: true, force: true });
+      await this.clearStaging();
+    }
+  }
+
+  /** Removes what a killed sidecar left in the staging folder (as the user: the trees are the user's). */
+  private async clearStaging(): Promise<void> {
+    const left = fs.readdirSync(this.repo.stagingDir).map(name => path.join(this.repo.stagingDir, name));
+    try {
+      await this.userFiles.remove(left);
+    } catch (err) {
+      this.options.log.warn('could not clear the restore staging folder', { error: (err as Error).message });
     }
   }
 
@@ -294,14 +338,66 @@ export class SnapshotService implements HomeSnapshotter {
     }
   };
 
-  /** restic failures become messages for the user; a full disk and a lock are named as such. */
-  private resticFailure(err: unknown, what: string): WorkspaceError {
+  // ---- restic, with deadlines -----------------------------------------------
+
+  private timeoutMs(kind: ResticKind): number {
+    return (this.options.policy.command_timeout_seconds?.[kind] ?? DEFAULT_TIMEOUTS[kind]) * 1000;
+  }
+
+  private runOptions(kind: ResticKind): RunOptions {
+    const stall = this.options.policy.stall_timeout_seconds ?? DEFAULT_TIMEOUTS.stall;
+    return {
+      deadlineMs: this.timeoutMs(kind),
+      // Only backup reports progress as it goes (restic 0.14's restore, check and prune print nothing until the end).
+      stallMs: kind === 'backup' && stall > 0 ? stall * 1000 : undefined,
+      graceMs: (this.options.policy.stop_grace_seconds ?? DEFAULT_TIMEOUTS.grace) * 1000,
+      signal: this.abort.signal
+    };
+  }
+
+  /**
+   * One restic command under its deadline. A restic the sidecar had to stop
+   * may have left its lock (SIGKILL gives it no chance to remove it): the
+   * lock is cleared at once (`restic unlock` removes only locks whose process
+   * is gone), so the next operation in the queue finds the repository free.
+   */
+  private async restic(kind: ResticKind, args: string[], extra: Partial<RunOptions> = {}): Promise<ResticResult> {
+    try {
+      return await runRestic(this.repo, args, { ...this.runOptions(kind), ...extra });
+    } catch (err) {
+      if (err instanceof ResticError && err.stopped !== null) {
+        this.options.log.warn('restic stopped', { command: args[0], why: err.stopped, killed: err.killed, message: err.message });
+      }
+      // Interrupted for a shutdown, restic removes its own lock, unless it had to be killed.
+      if (err instanceof ResticError && err.stopped !== null && (err.killed || err.stopped !== 'aborted')) {
+        try {
+          await runRestic(this.repo, ['unlock'], { ...this.runOptions('other'), signal: undefined });
+        } catch (again) {
+          this.options.log.warn('restic unlock after a stop failed', { error: (again as Error).message });
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** restic failures become messages for the user; a full disk, a hang, a deadline and a lock are named as such. */
+  private resticFailure(err: unknown, what: string, kind: ResticKind): WorkspaceError {
     if (err instanceof WorkspaceError) {
       return err;
     }
     if (err instanceof ResticError) {
       if (err.noSpace) {
         return snapshotsUnavailable(`${what} failed: the disk holding the snapshot repository is full.`);
+      }
+      switch (err.stopped) {
+        case 'deadline':
+          return snapshotsUnavailable(`${what} failed: ${err.message} (snapshots.command_timeout_seconds.${kind}).`);
+        case 'stall':
+          return snapshotsUnavailable(`${what} failed: ${err.message} (snapshots.stall_timeout_seconds).`);
+        case 'aborted':
+          return snapshotsUnavailable(`${what} was interrupted: the workspace service is shutting down.`);
+        default:
+          break;
       }
       if (err.locked) {
         return snapshotsUnavailable(`${what} failed: another program holds the snapshot repository's lock (${err.message}).`);
@@ -316,10 +412,10 @@ export class SnapshotService implements HomeSnapshotter {
 
   // ---- the cap -------------------------------------------------------------
 
-  /** Measures the home now; concurrent callers share one scan. */
+  /** Measures the home now (du, as the notebook user); concurrent callers share one scan. */
   scan(): Promise<HomeScan> {
     if (!this.scanning) {
-      this.scanning = scanHome(this.home, this.excludes())
+      this.scanning = scanHome(this.home, this.excludes(), this.options.runAs)
         .then(scan => {
           this.total = { bytes: scan.used_bytes, at: scan.scanned_at_ms };
           return scan;
@@ -341,7 +437,7 @@ export class SnapshotService implements HomeSnapshotter {
     if (!this.total || Date.now() - this.total.at > maxAgeMs) {
       if (!this.totaling) {
         const startedAt = Date.now();
-        this.totaling = homeTotal(this.home, this.excludes())
+        this.totaling = homeTotal(this.home, this.excludes(), this.options.runAs)
           .then(bytes => {
             this.total = { bytes, at: startedAt };
           })
@@ -376,12 +472,34 @@ export class SnapshotService implements HomeSnapshotter {
     return await this.queue.run(() => this.track('snapshot', trigger, () => this.backup(trigger, extraTags)));
   }
 
+  /**
+   * Refuses a snapshot that may not fit: restic 0.14 meets a full disk with
+   * retries and back-off rather than an error, so it is checked first. The
+   * worst case is that every file changed, so the repository's disk must
+   * have room for the whole home (as the cap check measured it).
+   */
+  private checkFreeSpace(used: number): void {
+    let free: number;
+    try {
+      const { bavail, bsize } = fs.statfsSync(this.repo.repository);
+      free = Number(bavail) * Number(bsize);
+    } catch {
+      return;
+    }
+    if (free < used + REPOSITORY_OVERHEAD_BYTES) {
+      throw snapshotsUnavailable(
+        `The snapshot was not taken: the disk holding the snapshot repository is full (${formatBytes(free)} free, and a snapshot of this ` +
+          `${formatBytes(used)} home may need as much). Delete files from the home, or ask the operator to free space on the repository's disk.`
+      );
+    }
+  }
+
   private async backup(trigger: SnapshotTrigger, extraTags: string[]): Promise<SnapshotInfo> {
     this.requireAvailable();
     const cap = this.options.policy.cap_bytes;
     // The total alone is as fast as du -sb; the largest entries are looked for only when refusing.
     const measuredAt = Date.now();
-    const used = await homeTotal(this.home, this.excludes());
+    const used = await homeTotal(this.home, this.excludes(), this.options.runAs);
     if (used > cap) {
       const scan = await this.scan();
       if (scan.used_bytes > cap) {
@@ -389,6 +507,7 @@ export class SnapshotService implements HomeSnapshotter {
       }
     }
     this.total = { bytes: used, at: measuredAt };
+    this.checkFreeSpace(used);
     const args = [
       'backup',
       '--host',
@@ -403,9 +522,9 @@ export class SnapshotService implements HomeSnapshotter {
     const startedAt = new Date();
     let result;
     try {
-      result = await runRestic(this.repo, args, { onProgress: this.onProgress, signal: this.abort.signal });
+      result = await this.restic('backup', args, { onProgress: this.onProgress });
     } catch (err) {
-      throw this.resticFailure(err, 'The snapshot');
+      throw this.resticFailure(err, 'The snapshot', 'backup');
     }
     const summary = result.messages.find(m => (m as { message_type?: string }).message_type === 'summary') as
       | { snapshot_id: string; files_new: number; files_changed: number; files_unmodified: number; data_added: number; total_bytes_processed: number; total_duration: number }
@@ -423,6 +542,15 @@ export class SnapshotService implements HomeSnapshotter {
     };
     this.summaries.put(summary.snapshot_id, stored);
     this.options.log.info('snapshot taken', { id: summary.snapshot_id, trigger, seconds: summary.total_duration });
+    if (result.code === 3) {
+      // Saved, but incomplete: what restic (as the user) could not read is not in it.
+      const skipped = result.unreadable.map(p => path.relative(this.home, p) || '.');
+      this.options.log.warn(
+        `snapshot ${summary.snapshot_id} was saved without ${skipped.length} entr${skipped.length === 1 ? 'y' : 'ies'} that could not be read` +
+          `${this.options.runAs ? ` as ${this.options.runAs.user.name}` : ''}: ${skipped.slice(0, 10).join(', ')}${skipped.length > 10 ? ', …' : ''}`,
+        { id: summary.snapshot_id, skipped: skipped.slice(0, 100) }
+      );
+    }
     await this.applyRetention();
     // Built here rather than listed again (a listing costs restic a repository open): restic stamps the
     // snapshot with the time its backup started, within milliseconds of `startedAt`.
@@ -453,7 +581,7 @@ export class SnapshotService implements HomeSnapshotter {
     if (keep_daily) args.push('--keep-daily', String(keep_daily));
     if (keep_weekly) args.push('--keep-weekly', String(keep_weekly));
     try {
-      await runRestic(this.repo, args, { signal: this.abort.signal });
+      await this.restic('prune', args);
       this.summaries.keepOnly(new Set((await this.resticSnapshots()).map(s => s.short_id)));
     } catch (err) {
       // A failed prune loses nothing; the next snapshot tries again.
@@ -463,10 +591,10 @@ export class SnapshotService implements HomeSnapshotter {
 
   private async resticSnapshots(): Promise<ResticSnapshot[]> {
     try {
-      const { messages } = await runRestic(this.repo, ['snapshots', '--host', SNAPSHOT_HOST], { keepMessages: true });
+      const { messages } = await this.restic('other', ['snapshots', '--host', SNAPSHOT_HOST], { keepMessages: true });
       return (messages[0] as ResticSnapshot[] | undefined) ?? [];
     } catch (err) {
-      throw this.resticFailure(err, 'Listing the snapshots');
+      throw this.resticFailure(err, 'Listing the snapshots', 'other');
     }
   }
 
@@ -512,9 +640,9 @@ export class SnapshotService implements HomeSnapshotter {
     const dir = rel ? path.posix.join(base, rel) : base;
     let messages: unknown[];
     try {
-      ({ messages } = await runRestic(this.repo, ['ls', snap.id, dir], { keepMessages: true }));
+      ({ messages } = await this.restic('other', ['ls', snap.id, dir], { keepMessages: true }));
     } catch (err) {
-      throw this.resticFailure(err, 'Reading the snapshot');
+      throw this.resticFailure(err, 'Reading the snapshot', 'other');
     }
     const nodes = messages.filter(m => (m as ResticNode).struct_type === 'node') as ResticNode[];
     const self = nodes.find(n => n.path === dir);
@@ -537,15 +665,23 @@ export class SnapshotService implements HomeSnapshotter {
 
   // ---- restores ------------------------------------------------------------
 
-  /** A fresh folder in the staging area, on the state directory's filesystem. */
+  /**
+   * A fresh folder in the staging area (in the root-only state directory),
+   * the notebook user's, for restic to restore into as that user.
+   */
   private stagingFolder(): string {
-    fs.mkdirSync(this.repo.stagingDir, { recursive: true, mode: 0o700 });
-    if (this.sameFilesystem()) {
-      return fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
+    const staging = fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
+    giveToUser(staging, this.options.runAs);
+    return staging;
+  }
+
+  /** Removes a staging folder, as the user (restic, as the user, filled it). */
+  private async removeStaging(staging: string): Promise<void> {
+    try {
+      await this.userFiles.remove([staging]);
+    } catch (err) {
+      this.options.log.warn('could not remove a restore staging folder', { staging, error: (err as Error).message });
     }
-    // The home is on another filesystem: restored files are copied in, by the notebook user, so the
-    // staging folder must be one that user can read once restic is done (see moveIntoPlace).
-    return fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-workspace-restore-'));
   }
 
   private sameFilesystem(): boolean {
@@ -553,113 +689,114 @@ export class SnapshotService implements HomeSnapshotter {
   }
 
   /**
-   * Puts a restored file or folder at `target` (known to be free). On one
-   * filesystem, a rename: atomic, and nothing is written through the home's
-   * links. Across filesystems, a copy run as the notebook user (see homeFiles).
-   */
-  private moveIntoPlace(staged: string, target: string, staging: string): void {
-    if (this.sameFilesystem()) {
-      fs.renameSync(staged, target);
-      return;
-    }
-    try {
-      copyInAsUser(staged, target, staging, this.options.runAs);
-    } catch (err) {
-      throw snapshotsUnavailable(`Copying the restored files into the home failed: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Restores into staging and hands back where the snapshot's home lies in it.
-   * restic writes only inside the staging folder, which the notebook user
-   * cannot reach, so no link in the home can redirect its writes.
+   * Restores into staging and hands back where the snapshot's home lies in
+   * it. restic runs as the user and writes only inside the staging folder,
+   * which the user's own processes cannot reach.
    */
   private async stage(snap: ResticSnapshot, rel: string): Promise<{ staging: string; stagedHome: string }> {
     const staging = this.stagingFolder();
     const base = snap.paths[0];
-    const args = ['restore', snap.id, '--target', staging];
+    // restic makes its --target absolute; a path through its own working folder keeps it one the user cannot
+    // reach by name, as the user passes no folder above it (/proc/self/cwd is restic's own: always allowed).
+    const target = this.options.runAs ? path.join('/proc/self/cwd', path.relative(this.repo.root, staging)) : staging;
+    const args = ['restore', snap.id, '--target', target];
     if (rel) {
       args.push('--include', escapeGlob(path.posix.join(base, rel)));
     }
     try {
-      await runRestic(this.repo, args, { onProgress: this.onProgress, signal: this.abort.signal });
+      await this.restic('restore', args, { onProgress: this.onProgress });
     } catch (err) {
-      fs.rmSync(staging, { recursive: true, force: true });
-      throw this.resticFailure(err, 'The restore');
+      await this.removeStaging(staging);
+      throw this.resticFailure(err, 'The restore', 'restore');
     }
-    return { staging, stagedHome: path.join(staging, base) };
-  }
-
-  /** Gives a restored tree to the notebook user (restic restores the owners recorded, which may be anyone's). */
-  private giveToUser(target: string): void {
-    giveToUser(target, this.options.runAs);
-  }
-
-  /** Creates the missing folders on the way to `abs`, owned by the notebook user. */
-  private makeParents(abs: string): void {
-    const missing: string[] = [];
-    for (let dir = path.dirname(abs); dir !== this.home && !fs.existsSync(dir); dir = path.dirname(dir)) {
-      missing.unshift(dir);
-    }
-    for (const dir of missing) {
-      fs.mkdirSync(dir, { mode: 0o755 });
-      this.giveToUser(dir);
-    }
-  }
-
-  /** The path to restore to: its own when free, else "name (restored 2026-01-05 1430).ext" beside it. */
-  private freeDestination(abs: string): string {
-    const exists = (p: string): boolean => {
-      try {
-        fs.lstatSync(p);
-        return true;
-      } catch {
-        return false;
+    const stagedHome = path.join(staging, base);
+    if (!this.options.runAs) {
+      // restic as root restores the owners recorded; the sidecar's own user gets them (with a user, restic as that user made them theirs).
+      if (fs.existsSync(stagedHome)) {
+        giveToUser(stagedHome, null);
       }
-    };
-    if (!exists(abs)) {
-      return abs;
     }
-    const dir = path.dirname(abs);
-    const ext = path.extname(abs);
-    const stem = path.basename(abs, ext);
+    return { staging, stagedHome };
+  }
+
+  /** "name (restored 2026-01-05 1430).ext", "… 2).ext", …: the names a restored entry may take, its own first. */
+  private restoredNames(name: string): string[] {
+    const ext = path.extname(name);
+    const stem = path.basename(name, ext);
     const label = stamp(new Date());
-    for (let n = 1; ; n++) {
-      const candidate = path.join(dir, `${stem} (restored ${label}${n > 1 ? ` ${n}` : ''})${ext}`);
-      if (!exists(candidate)) {
-        return candidate;
-      }
+    const names = [name];
+    for (let n = 1; names.length < MAX_RESTORED_NAMES; n++) {
+      names.push(`${stem} (restored ${label}${n > 1 ? ` ${n}` : ''})${ext}`);
     }
+    return names;
+  }
+
+  /** A path check's failure as the user sees it. */
+  private pathRefusal(err: unknown): unknown {
+    if (err instanceof HomePathError) {
+      return badRequest(
+        err.kind === 'link'
+          ? `"${err.rel}" is a symbolic link; files are never restored through a link.`
+          : `"${err.rel}" is a file, so nothing can be restored inside it.`
+      );
+    }
+    return err;
+  }
+
+  /**
+   * Puts a staged entry into the home at `rel`, or beside it when taken
+   * ("name (restored …)"), with any missing folders on the way made; all of
+   * it as the notebook user. Returns where it went, relative to the home.
+   */
+  async placeRestored(staged: string, rel: string): Promise<string> {
+    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+    let name: string;
+    try {
+      name = await this.userFiles.place(staged, this.home, relDir, this.restoredNames(path.posix.basename(rel)));
+    } catch (err) {
+      const refusal = this.pathRefusal(err);
+      throw refusal instanceof WorkspaceError ? refusal : snapshotsUnavailable(`Moving the restored files into the home failed: ${(err as Error).message}`);
+    }
+    return relDir ? `${relDir}/${name}` : name;
   }
 
   /** Restores one file or folder; never over an existing one. */
   async restore(id: string, rawPath: unknown): Promise<{ restored_to: string }> {
     await this.ready();
     const rel = parseHomePath(rawPath);
-    resolveInHome(this.home, rel);
+    await this.checkRestorePath(rel);
     return await this.queue.run(() =>
       this.track('restore', null, async () => {
         const snap = await this.find(id);
         const { staging, stagedHome } = await this.stage(snap, rel);
         try {
           const staged = path.join(stagedHome, rel);
+          // In staging (root-only), so looked at by name as root.
           if (!fs.lstatSync(staged, { throwIfNoEntry: false })) {
             throw notFound(`"${rel}" is not in snapshot ${id}.`);
           }
-          // Checked again now: the home may have changed while restic ran.
-          const wanted = resolveInHome(this.home, rel);
-          this.makeParents(wanted);
-          const target = this.freeDestination(wanted);
-          this.giveToUser(staged);
-          this.moveIntoPlace(staged, target, staging);
-          const restoredTo = path.relative(this.home, target);
+          // The folders on the way are checked again as the entry moves in: the home may have changed while restic ran.
+          const restoredTo = await this.placeRestored(staged, rel);
           this.options.log.info('restored', { id: snap.short_id, path: rel, restored_to: restoredTo });
           return { restored_to: restoredTo };
         } finally {
-          fs.rmSync(staging, { recursive: true, force: true });
+          await this.removeStaging(staging);
         }
       })
     );
+  }
+
+  /** Refuses, before restic runs, a restore through a link or into a file (checked as the user). */
+  private async checkRestorePath(rel: string): Promise<void> {
+    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
+    if (!relDir) {
+      return;
+    }
+    try {
+      await this.userFiles.checkParents(this.home, relDir);
+    } catch (err) {
+      throw this.pathRefusal(err);
+    }
   }
 
   /**
@@ -682,31 +819,27 @@ export class SnapshotService implements HomeSnapshotter {
     const { staging, stagedHome } = await this.stage(snap, '');
     try {
       const excluded = (name: string): boolean => this.excludes().some(p => globToRegExp(p).test(name));
+      // The home's own top level, listed by its fixed path; every move below runs as the user.
+      const names = fs.readdirSync(this.home).filter(name => !excluded(name));
       // Out of the way first (renames on one filesystem: a moment), then the snapshot's entries in.
-      const old = path.join(staging, 'previous');
-      fs.mkdirSync(old);
-      const same = this.sameFilesystem();
-      for (const name of fs.readdirSync(this.home)) {
-        if (!excluded(name)) {
-          // Across filesystems they are deleted instead: the snapshot taken first holds them.
-          if (same) {
-            fs.renameSync(path.join(this.home, name), path.join(old, name));
-          } else {
-            fs.rmSync(path.join(this.home, name), { recursive: true, force: true });
-          }
-        }
+      // Across filesystems they are deleted instead: the snapshot taken first holds them.
+      let aside: string | null = null;
+      if (this.sameFilesystem()) {
+        aside = path.join(staging, 'previous');
+        fs.mkdirSync(aside);
+        giveToUser(aside, this.options.runAs);
       }
-      for (const name of fs.readdirSync(stagedHome)) {
-        const target = path.join(this.home, name);
-        if (fs.lstatSync(target, { throwIfNoEntry: false })) {
-          continue;
-        }
-        this.giveToUser(path.join(stagedHome, name));
-        this.moveIntoPlace(path.join(stagedHome, name), target, staging);
+      const incoming = fs.existsSync(stagedHome) ? fs.readdirSync(stagedHome) : [];
+      try {
+        await this.userFiles.moveOut(this.home, names, aside);
+        // Names the home kept (its caches) are not overwritten.
+        await this.userFiles.moveIn(stagedHome, this.home, incoming);
+      } catch (err) {
+        throw snapshotsUnavailable(`Putting the restored files into the home failed: ${(err as Error).message}`);
       }
       this.options.log.info('home restored', { id: snap.short_id });
     } finally {
-      fs.rmSync(staging, { recursive: true, force: true });
+      await this.removeStaging(staging);
     }
   }
 
@@ -718,13 +851,13 @@ export class SnapshotService implements HomeSnapshotter {
     return await this.queue.run(() =>
       this.track('check', null, async () => {
         try {
-          const r = await runRestic(this.repo, ['check'], { signal: this.abort.signal });
+          const r = await this.restic('check', ['check']);
           return { ok: true, output: r.stdout + r.stderr };
         } catch (err) {
-          if (err instanceof ResticError) {
+          if (err instanceof ResticError && err.stopped === null) {
             return { ok: false, output: err.result.stdout + err.result.stderr };
           }
-          throw err;
+          throw this.resticFailure(err, 'The repository check', 'check');
         }
       })
     );

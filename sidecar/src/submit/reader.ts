@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import type { SubmittedFile } from '@jupyterlab-gpu-workspace/api';
-import { launchGroups, RunAs, SETPRIV } from '../jupyter/launch';
+import { startHelper } from '../jupyter/helperProcess';
+import { RunAs } from '../jupyter/launch';
 import { scanSubmission, ScanRequest, ScanResult } from './scan';
 import { writeSubmissionZip, ZipRequest, ZipTooLargeError } from './zip';
 
@@ -50,25 +51,23 @@ export class SubmissionReader {
   constructor(private readonly runAs: RunAs | null) {}
 
   private get asUser(): boolean {
-    return this.runAs !== null && fs.existsSync(SETPRIV);
+    return this.runAs !== null;
   }
 
-  /** The worker as the notebook user; its stdout is a pipe, or the archive file opened for it. */
-  private spawnWorker(stdout: number | 'pipe' = 'pipe'): ReturnType<typeof spawn> {
-    const runAs = this.runAs as RunAs;
-    const groups = launchGroups(runAs, false);
-    return spawn(
-      SETPRIV,
-      [
-        `--reuid=${runAs.user.uid}`,
-        `--regid=${runAs.user.gid}`,
-        groups.length ? `--groups=${groups.join(',')}` : '--clear-groups',
-        '--',
-        process.execPath,
-        path.join(__dirname, 'readerMain.js')
-      ],
-      { stdio: ['pipe', stdout, 'pipe', 'pipe'] }
-    );
+  /**
+   * The worker as the notebook user (a helper: jupyter/helperProcess.ts, so
+   * the user's own processes cannot reach into it, e.g. through
+   * /proc/PID/fd to the archive file it writes); its stdout is a pipe, or the
+   * archive file opened for it.
+   */
+  private spawnWorker(stdout: number | 'pipe' = 'pipe'): ChildProcess {
+    return startHelper({
+      program: process.execPath,
+      args: [path.join(__dirname, 'readerMain.js')],
+      runAs: this.runAs,
+      cwd: '/',
+      stdio: ['pipe', stdout, 'pipe', 'pipe']
+    }).child;
   }
 
   async scan(req: ScanRequest): Promise<ScanResult> {
@@ -101,7 +100,7 @@ export class SubmissionReader {
       }
     }
     const fd = fs.openSync(file, 'wx', 0o600);
-    let child: ReturnType<typeof spawn>;
+    let child: ChildProcess;
     try {
       child = this.spawnWorker(fd);
     } finally {
@@ -137,7 +136,7 @@ function parseReport(text: string): WorkerReport | null {
   }
 }
 
-function exitCode(child: ReturnType<typeof spawn>): Promise<number | null> {
+function exitCode(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', code => resolve(code));

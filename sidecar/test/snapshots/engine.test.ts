@@ -318,6 +318,10 @@ describe('restored files belong to the notebook user', { skip: process.getuid?.(
       execFileSync('useradd', ['--no-create-home', '--shell', '/bin/bash', USER]);
     }
     dirs = makeTempDirs();
+    // As in production: the user can reach its home and owns it; the state directory is root's alone.
+    fs.chmodSync(dirs.root, 0o755);
+    const user = lookupUser(USER);
+    fs.chownSync(dirs.home, user.uid, user.gid);
     fs.mkdirSync(path.join(dirs.stateDir, 'secrets'), { recursive: true, mode: 0o700 });
   });
 
