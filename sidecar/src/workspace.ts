@@ -387,7 +387,8 @@ async function startLocked(
     contentsPrefix: `${base}api/contents/`,
     capBytes: config.home.cap_bytes,
     home,
-    usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS)
+    usage: () => snapshots.recentUsage(UPLOAD_SCAN_MAX_AGE_MS),
+    hint: () => snapshots.spaceHint()
   });
   const server = createFrontDoor({
     apiPrefix,

@@ -30,6 +30,8 @@ export const CommandIDs = {
 
 /** How often the usage meter asks for the home's size while the page is visible. */
 const USAGE_POLL_MS = 60_000;
+/** After a file is saved, deleted or renamed in JupyterLab, the meter asks again this soon (one ask for a burst). */
+const AFTER_CHANGE_MS = 1_000;
 
 const button = (label: string, onClick: () => void, className = 'jp-gpu-workspace-snapshots-button'): HTMLButtonElement => makeButton(label, onClick, className);
 
@@ -38,6 +40,7 @@ class HomeUsage {
   value: HomeUsageResponse | null = null;
   private readonly listeners = new Set<() => void>();
   private timer: number | null = null;
+  private soonTimer: number | null = null;
 
   constructor(private readonly requester: IWorkspaceRequester) {}
 
@@ -54,6 +57,16 @@ class HomeUsage {
       return;
     }
     this.listeners.forEach(l => l());
+  }
+
+  /** Asks again shortly: a file changed (deleting the big one must show at once that the home is free again). */
+  soon(): void {
+    if (this.soonTimer === null) {
+      this.soonTimer = window.setTimeout(() => {
+        this.soonTimer = null;
+        void this.refresh();
+      }, AFTER_CHANGE_MS);
+    }
   }
 
   start(): void {
@@ -434,6 +447,8 @@ export const snapshotsPlugin: JupyterFrontEndPlugin<void> = {
         rank: 110
       });
     }
+    // A file written, deleted or renamed through JupyterLab changes what the home holds.
+    app.serviceManager.contents.fileChanged.connect(() => usage.soon());
     usage.start();
   }
 };

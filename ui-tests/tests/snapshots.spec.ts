@@ -1,4 +1,6 @@
 import { expect, test } from '@jupyterlab/galata';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import type { APIRequestContext } from '@playwright/test';
 
@@ -90,4 +92,28 @@ test('an upload that would cross the home cap is refused, and JupyterLab shows w
   await page.reload();
   await expect(page.locator('.jp-gpu-workspace-home-usage')).toHaveAttribute('data-level', usage.used_bytes >= 0.9 * usage.cap_bytes ? 'warning' : 'ok');
   expect((await request.delete(`/api/contents/${tmpPath}/too-big.bin`)).status()).toBe(204);
+});
+
+test('at the cap, deleting the big file in the file browser frees the home at once: the meter and snapshots work again', async ({ page, request, tmpPath }) => {
+  // What a kernel's output does (the front door guards only uploads): here written straight into the workspace's home.
+  const home = path.join(__dirname, '..', '.run-plain', 'home');
+  fs.writeFileSync(path.join(home, tmpPath, 'results.bin'), Buffer.alloc(9_000_000, 5));
+  await page.reload();
+  const meter = page.locator('.jp-gpu-workspace-home-usage');
+  await expect(meter).toHaveAttribute('data-level', 'over');
+  expect((await request.post(`${API}/snapshots`, { data: {} })).status()).toBe(409);
+
+  await page.filebrowser.openDirectory(tmpPath);
+  const item = page.locator('.jp-DirListing-item', { hasText: 'results.bin' });
+  await item.click({ button: 'right' });
+  await page.locator('.lm-Menu-item', { hasText: 'Delete' }).first().click();
+  await page.locator('.jp-Dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(item).toHaveCount(0);
+
+  expect(fs.existsSync(path.join(home, '.local', 'share', 'Trash', 'files', 'results.bin')), 'the file went to a Trash in the home').toBe(false);
+  // The meter asks again once JupyterLab says a file changed: no reload, no wait for its slow poll.
+  await expect(meter).not.toHaveAttribute('data-level', 'over');
+  const usage = await homeUsage(request);
+  expect(usage.used_bytes).toBeLessThan(usage.cap_bytes);
+  expect((await request.post(`${API}/snapshots`, { data: {} })).status()).toBe(201);
 });

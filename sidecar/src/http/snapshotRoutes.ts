@@ -1,4 +1,4 @@
-import type { HomeUsageResponse, SnapshotCreated, SnapshotFilesResponse, SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
+import type { HomeUsageResponse, SnapshotCreated, TrashEmptied, SnapshotFilesResponse, SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import type { ApiRequest as Request, ApiResponse as Response, Router } from './router';
 import { badRequest, snapshotsUnavailable } from '../errors';
 import { expectNoFields, objectBody } from './body';
@@ -28,7 +28,17 @@ export function addSnapshotRoutes(router: Router, authed: Authed, service: () =>
     '/home/usage',
     authed(async (_req, res) => {
       const snapshots = engine();
-      const answer: HomeUsageResponse = { ...snapshots.usage(await snapshots.scan()), trash: null };
+      const answer: HomeUsageResponse = snapshots.usage(await snapshots.scan());
+      res.json(answer);
+    })
+  );
+
+  router.post(
+    '/home/trash/empty',
+    authed(async (req, res, caller) => {
+      expectNoFields(req);
+      log.info('emptying the Trash', { user: caller.identity.username });
+      const answer: TrashEmptied = await engine().emptyTrash();
       res.json(answer);
     })
   );

@@ -12,6 +12,8 @@ export interface UploadGuardOptions {
   home: string;
   /** The home's size as last measured and when that measurement started (ms), or null before the first. */
   usage: () => { bytes: number; at: number } | null;
+  /** What uses the space, as last measured in full ("" when not known yet): the refusal names it. */
+  hint?: () => string;
   now?: () => number;
 }
 
@@ -76,7 +78,8 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     new WorkspaceError(
       413,
       `This upload (${atLeast ? 'more than' : 'about'} ${formatBytes(adds)}) would take your home folder over its ${formatBytes(capBytes)} cap: ` +
-        `${formatBytes(left)} is left. Delete or move large files first (Workspace → Snapshots… shows what uses the space).`,
+        `${formatBytes(left)} is left. Delete or move large files first (Workspace → Snapshots… shows what uses the space).` +
+        (options.hint?.() ? ` ${options.hint()}` : ''),
       'too_large'
     );
   return req => {

@@ -14,8 +14,13 @@ export interface HomeScan {
   used_bytes: number;
   /** The largest folders (two levels deep) and files (any depth), largest first. */
   largest: SpaceUser[];
+  /** What the Trash (TRASH_PATH) holds: 0 when there is none. */
+  trash_bytes: number;
   scanned_at_ms: number;
 }
+
+/** Where JupyterLab's delete (send2trash, freedesktop.org's layout) keeps files when the Trash is on. */
+export const TRASH_PATH = '.local/share/Trash';
 
 /** The start of a child's stderr (du's or find's complaint), for the error message. */
 function stderrOf(child: ChildProcess): () => string {
@@ -68,6 +73,7 @@ function findArgs(root: string, exclude: string[]): string[] {
 
 interface Walked {
   used: number;
+  trash: number;
   /** Bytes of every entry at the top two levels (folders with all they hold). */
   entries: Map<string, { bytes: number; folder: boolean }>;
 }
@@ -78,7 +84,7 @@ function walk(home: string, exclude: string[], runAs: RunAs | null, perEntry: bo
   return new Promise((resolve, reject) => {
     const { child, timedOut } = measure('find', findArgs(root, exclude), runAs);
     const seen = new Set<string>();
-    const result: Walked = { used: 0, entries: new Map() };
+    const result: Walked = { used: 0, trash: 0, entries: new Map() };
     const add = (rel: string, bytes: number, folder: boolean): void => {
       const entry = result.entries.get(rel);
       if (entry) {
@@ -102,6 +108,9 @@ function walk(home: string, exclude: string[], runAs: RunAs | null, perEntry: bo
       }
       const bytes = Number(size);
       result.used += bytes;
+      if (rel.startsWith(TRASH_PATH) && (rel.length === TRASH_PATH.length || rel[TRASH_PATH.length] === '/')) {
+        result.trash += bytes;
+      }
       if (!perEntry || !rel) {
         return;
       }
@@ -159,7 +168,7 @@ export async function scanHome(home: string, exclude: string[], runAs: RunAs | n
   for (const [rel, { bytes, folder }] of walked.entries) {
     keep(largest, { path: rel, bytes, kind: folder ? 'folder' : 'file' });
   }
-  return { used_bytes: walked.used, largest, scanned_at_ms: Date.now() };
+  return { used_bytes: walked.used, largest, trash_bytes: walked.trash, scanned_at_ms: Date.now() };
 }
 
 /** du ended by a signal (through the helper's guardian: an exit status above 128). */

@@ -1,9 +1,10 @@
 import type {
+  HomeUsageResponse,
+  TrashEmptied,
   SnapshotActivity,
   SnapshotFileEntry,
   SnapshotInfo,
-  SnapshotTrigger,
-  SpaceUser
+  SnapshotTrigger
 } from '@jupyterlab-gpu-workspace/api';
 import { SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
@@ -12,7 +13,8 @@ import { ResticTimeouts, WorkspaceConfig } from '../config/schema';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
-import { HomeScan, homeTotal, scanHome } from './homeScan';
+import { HomeScan, homeTotal, scanHome, TRASH_PATH } from './homeScan';
+import { helperFailure, runHelper } from '../jupyter/helperProcess';
 import { giveToUser, HomePathError, sameFilesystem, UserFiles } from './homeFiles';
 import { parseHomePath } from './homePaths';
 import { HomeSnapshotter, SnapshotOutcome } from './port';
@@ -34,6 +36,8 @@ export interface SnapshotPolicy {
   keep_weekly: number;
   restore_empty_home: boolean;
   before_gpu_switch?: boolean;
+  /** Deleted files go to a Trash in the home (home.trash), which then counts and is shown. */
+  trash?: boolean;
   /** Deadlines of restic commands (snapshots.command_timeout_seconds); defaults below where unset. */
   command_timeout_seconds?: Partial<ResticTimeouts>;
   /** A backup whose progress has not moved for this long is stopped (0: never). */
@@ -58,7 +62,7 @@ export type ResticKind = keyof ResticTimeouts;
 
 /** The snapshot policy from the operator config. */
 export function snapshotPolicy(config: WorkspaceConfig): SnapshotPolicy {
-  return { cap_bytes: config.home.cap_bytes, exclude: config.home.exclude, ...config.snapshots };
+  return { cap_bytes: config.home.cap_bytes, exclude: config.home.exclude, trash: config.home.trash, ...config.snapshots };
 }
 
 export interface SnapshotServiceOptions {
@@ -144,17 +148,24 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
+/** What uses the space, for a message: the largest three, and the Trash where it counts and holds something. */
+export function spaceHint(scan: HomeScan, trashCounts: boolean): string {
+  const top = scan.largest
+    .slice(0, 3)
+    .map(l => `${l.path} (${formatBytes(l.bytes)})`)
+    .join(', ');
+  const trash = trashCounts && scan.trash_bytes > 0 ? ` Deleted files in the Trash hold ${formatBytes(scan.trash_bytes)}: Workspace → Snapshots… empties it.` : '';
+  return `${top ? `The largest are ${top}.` : ''}${trash}`;
+}
+
 /** The home is over its cap: the snapshot is refused, with what uses the space. */
 export class OverCapError extends WorkspaceError {
-  constructor(scan: HomeScan, cap: number) {
-    const top = scan.largest
-      .slice(0, 3)
-      .map(l => `${l.path} (${formatBytes(l.bytes)})`)
-      .join(', ');
+  constructor(scan: HomeScan, cap: number, trashCounts = false) {
+    const hint = spaceHint(scan, trashCounts);
     super(
       409,
       `The home folder holds ${formatBytes(scan.used_bytes)}, over its ${formatBytes(cap)} cap, so no snapshot was taken. ` +
-        `Delete or move large files first${top ? `; the largest are ${top}` : ''}.`,
+        `Delete or move large files first (Workspace → Snapshots… shows what uses the space).${hint ? ` ${hint}` : ''}`,
       'over_cap',
       { used_bytes: scan.used_bytes, cap_bytes: cap, largest: scan.largest }
     );
@@ -189,6 +200,8 @@ export class SnapshotService implements HomeSnapshotter {
   private total: { bytes: number; at: number } | null = null;
   private totaling: Promise<void> | null = null;
   private scanning: Promise<HomeScan> | null = null;
+  /** The last full measurement (largest entries, the Trash). */
+  private lastScan: HomeScan | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -413,11 +426,17 @@ export class SnapshotService implements HomeSnapshotter {
   // ---- the cap -------------------------------------------------------------
 
   /** Measures the home now (du, as the notebook user); concurrent callers share one scan. */
+  /** What uses the space as last measured in full, for messages ("" before the first full measurement). */
+  spaceHint(): string {
+    return this.lastScan ? spaceHint(this.lastScan, this.options.policy.trash === true) : '';
+  }
+
   scan(): Promise<HomeScan> {
     if (!this.scanning) {
       this.scanning = scanHome(this.home, this.excludes(), this.options.runAs)
         .then(scan => {
           this.total = { bytes: scan.used_bytes, at: scan.scanned_at_ms };
+          this.lastScan = scan;
           return scan;
         })
         .finally(() => {
@@ -503,7 +522,7 @@ export class SnapshotService implements HomeSnapshotter {
     if (used > cap) {
       const scan = await this.scan();
       if (scan.used_bytes > cap) {
-        throw new OverCapError(scan, cap);
+        throw new OverCapError(scan, cap, this.options.policy.trash === true);
       }
     }
     this.total = { bytes: used, at: measuredAt };
@@ -864,7 +883,38 @@ export class SnapshotService implements HomeSnapshotter {
   }
 
   /** The cap's numbers for the API. */
-  usage(scan: HomeScan): { used_bytes: number; cap_bytes: number; largest: SpaceUser[]; scanned_at: string } {
-    return { used_bytes: scan.used_bytes, cap_bytes: this.options.policy.cap_bytes, largest: scan.largest, scanned_at: new Date(scan.scanned_at_ms).toISOString() };
+  usage(scan: HomeScan): HomeUsageResponse {
+    return {
+      used_bytes: scan.used_bytes,
+      cap_bytes: this.options.policy.cap_bytes,
+      largest: scan.largest,
+      trash: this.options.policy.trash ? { path: TRASH_PATH, bytes: scan.trash_bytes } : null,
+      scanned_at: new Date(scan.scanned_at_ms).toISOString()
+    };
+  }
+
+  /**
+   * Empties the Trash (home.trash): its files and their records go for good,
+   * deleted as the notebook user (a link in it leads nowhere the user could
+   * not delete anyway). Answers what it freed and the home's usage after.
+   */
+  async emptyTrash(): Promise<TrashEmptied> {
+    if (!this.options.policy.trash) {
+      throw notFound('There is no Trash here: deleting a file in JupyterLab deletes it (home.trash is off).');
+    }
+    const before = await this.scan();
+    const trash = path.join(this.home, TRASH_PATH);
+    const result = await runHelper({
+      program: 'rm',
+      args: ['-rf', '--one-file-system', '--', path.join(trash, 'files'), path.join(trash, 'info'), path.join(trash, 'expunged')],
+      runAs: this.options.runAs,
+      cwd: '/',
+      timeoutMs: 10 * 60_000
+    });
+    if (result.code !== 0) {
+      throw new WorkspaceError(500, `The Trash could not be emptied: ${helperFailure(result, 'rm')}`, 'internal');
+    }
+    const after = await this.scan();
+    return { freed_bytes: Math.max(0, before.trash_bytes - after.trash_bytes), usage: this.usage(after) };
   }
 }
