@@ -39,21 +39,33 @@ export type UploadVerdict =
  * file counts only what it adds to that file's size: a full home must never
  * stop anyone from saving their work (the snapshot refusal and the meter say
  * the home is over its cap; losing an edit would be worse). The exception is
- * the next chunk of an upload: a PUT to a path that this guard let a 1 MiB
- * chunk through to since the last measurement (JupyterLab sends large files
- * in chunks of exactly 1 MiB but the last). The file on disk is then the part
- * sent so far, so the chunk counts in full.
+ * the next chunk of an upload: a PUT to a path that this guard lately let a
+ * 1 MiB chunk through to (JupyterLab sends large files in chunks of exactly
+ * 1 MiB but the last), whether or not the home was measured in between. The
+ * file on disk is then the part sent so far, so the chunk counts in full.
  */
 /** JupyterLab's upload chunk (filebrowser's CHUNK_SIZE); a body's 3/4 lands just above it, by its JSON around the content. */
 const CHUNK_BYTES = 1024 * 1024;
 const isChunkSized = (bytes: number): boolean => bytes >= CHUNK_BYTES && bytes <= CHUNK_BYTES + 4096;
+/**
+ * Writes this small always go through, at the cap too: a new notebook, a
+ * folder (JupyterLab creates one with a PUT), a small save. Refusing them
+ * would fail odd everyday actions, while the cap's point is the large
+ * upload; the meter and the snapshot refusal say the home is over.
+ */
+const ALWAYS_BYTES = 64 * 1024;
+/** How long a path that got a chunk is remembered as an upload under way (JupyterLab sends the next at once). */
+const CHUNK_MEMORY_MS = 5 * 60_000;
 
 export function createUploadGuard(options: UploadGuardOptions): (req: http.IncomingMessage) => UploadVerdict {
   const { contentsPrefix, capBytes } = options;
   const now = options.now ?? Date.now;
   // Uploads let through since the last measurement began: JupyterLab sends files over 1 MB in
   // 1 MB chunks, faster than the home is measured again, so they are added up here until then.
-  let accepted: Array<{ at: number; bytes: number; path: string; chunk: boolean }> = [];
+  let accepted: Array<{ at: number; bytes: number }> = [];
+  // Paths a 1 MiB chunk went to lately: the next PUT there is the next chunk, whatever was measured
+  // since (the file on disk is then the part sent so far, already counted: the chunk counts in full).
+  const chunked = new Map<string, number>();
   const home = path.resolve(options.home);
   /** The size of the file a Contents URL names, 0 when there is none (or the URL is not a plain path in the home). */
   const existingSize = (url: string): number => {
@@ -93,19 +105,32 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     accepted = accepted.filter(a => a.at >= usage.at);
     const used = usage.bytes + accepted.reduce((sum, a) => sum + a.bytes, 0);
     const target = req.url.split('?')[0];
-    const nextChunk = accepted.some(a => a.path === target && a.chunk);
+    for (const [p, at] of chunked) {
+      if (now() - at > CHUNK_MEMORY_MS) {
+        chunked.delete(p);
+      }
+    }
+    const nextChunk = chunked.has(target);
+    const admit = (bytes: number, atLeast: number): void => {
+      accepted.push({ at: now(), bytes });
+      if (isChunkSized(atLeast)) {
+        chunked.set(target, now());
+      } else {
+        chunked.delete(target);
+      }
+    };
     const existing = nextChunk ? 0 : existingSize(req.url);
     const left = Math.max(0, capBytes - used);
     const declared = req.headers['content-length'];
     if (declared === undefined) {
       // The file may grow to 3/4 of the body: the body may reach 4/3 of what is left (plus what it replaces).
-      const maxBodyBytes = Math.floor(((left + existing) * 4) / 3) + 1;
+      const maxBodyBytes = Math.max(ALWAYS_BYTES, Math.floor(((left + existing) * 4) / 3) + 1);
       return {
         maxBodyBytes,
         overLimit: () => refusal(Math.floor((maxBodyBytes * 3) / 4) - existing, left, true),
         passed: bodyBytes => {
           const atLeast = Math.floor((bodyBytes * 3) / 4);
-          accepted.push({ at: now(), bytes: Math.max(0, atLeast - existing), path: target, chunk: isChunkSized(atLeast) });
+          admit(Math.max(0, atLeast - existing), atLeast);
         }
       };
     }
@@ -115,8 +140,8 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     }
     const atLeast = Math.floor((length * 3) / 4);
     const adds = Math.max(0, atLeast - existing);
-    if (used + adds <= capBytes) {
-      accepted.push({ at: now(), bytes: adds, path: target, chunk: isChunkSized(atLeast) });
+    if (used + adds <= capBytes || length <= ALWAYS_BYTES) {
+      admit(adds, atLeast);
       return null;
     }
     return { refuse: refusal(adds, left) };

@@ -16,6 +16,7 @@ export interface HomeScan {
   largest: SpaceUser[];
   /** What the Trash (TRASH_PATH) holds: 0 when there is none. */
   trash_bytes: number;
+  /** When the measurement began. */
   scanned_at_ms: number;
 }
 
@@ -154,6 +155,8 @@ function walk(home: string, exclude: string[], runAs: RunAs | null, perEntry: bo
  * --exclude does for patterns without "/".
  */
 export async function scanHome(home: string, exclude: string[], runAs: RunAs | null = null): Promise<HomeScan> {
+  // The time it began: whatever changed after may or may not be counted (the upload guard adds those up itself).
+  const startedAt = Date.now();
   const walked = await walk(home, exclude, runAs, true);
   const keep = (list: SpaceUser[], entry: SpaceUser): void => {
     if (list.length < LARGEST_COUNT) {
@@ -168,7 +171,7 @@ export async function scanHome(home: string, exclude: string[], runAs: RunAs | n
   for (const [rel, { bytes, folder }] of walked.entries) {
     keep(largest, { path: rel, bytes, kind: folder ? 'folder' : 'file' });
   }
-  return { used_bytes: walked.used, largest, trash_bytes: walked.trash, scanned_at_ms: Date.now() };
+  return { used_bytes: walked.used, largest, trash_bytes: walked.trash, scanned_at_ms: startedAt };
 }
 
 /** du ended by a signal (through the helper's guardian: an exit status above 128). */

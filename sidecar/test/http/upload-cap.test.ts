@@ -63,3 +63,31 @@ describe('the home cap at the front door', () => {
     assert.equal(fs.statSync(path.join(sidecar.dirs.home, 'small.bin')).size, 20_000);
   });
 });
+
+describe("JupyterLab's chunked uploads while the meter measures the home between chunks", () => {
+  let big: Sidecar;
+  before(async () => {
+    big = await startSidecar({ config: { home: { cap_bytes: 8_000_000 }, snapshots: { schedule_minutes: 0 } } });
+  });
+  after(async () => {
+    await big?.stop();
+  });
+
+  test('the chunks still add up: the one that would cross the cap is refused', async () => {
+    // JupyterLab sends a large file in 1 MiB chunks, and its meter asks for the home's usage after each change.
+    const chunk = Buffer.alloc(1024 * 1024, 3).toString('base64');
+    const statuses: number[] = [];
+    for (let i = 1; i <= 10; i++) {
+      const res = await fetch(big.url('api/contents/chunked.bin'), {
+        method: 'PUT',
+        headers: { ...tokenHeader(big), 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'file', format: 'base64', content: chunk, chunk: i === 10 ? -1 : i })
+      });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+      await (await fetch(big.apiUrl('home/usage'), { headers: tokenHeader(big) })).arrayBuffer();
+    }
+    assert.deepEqual(statuses, [201, 200, 200, 200, 200, 200, 200, 413, 413, 413]);
+    assert.ok(fs.statSync(path.join(big.dirs.home, 'chunked.bin')).size <= 8_000_000);
+  });
+});

@@ -96,4 +96,13 @@ describe('upload guard', () => {
     verdict.passed(body(3_000_000));
     assert.equal(refusal(req('PUT', '/user/a/api/contents/more.bin', body(4_500_000)))?.status, 413);
   });
+
+  test('a small write goes through even at the cap: a new folder, a new notebook, a small file', () => {
+    usage = { bytes: 9_000_000, at: 9000 };
+    clock = 9001;
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/new-folder', 40)), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/Untitled.ipynb', 300)), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/notes.txt', 64 * 1024)), null);
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/data.bin', 64 * 1024 + 1))?.status, 413);
+  });
 });
