@@ -125,7 +125,13 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       return;
     }
     if (verdict) {
-      forward.bodyLimit = { bytes: verdict.maxBodyBytes, refusal: verdict.overLimit, passed: verdict.passed };
+      const admission = verdict.admitted;
+      let bodyBytes = Number(req.headers['content-length'] ?? 0);
+      if (admission.limit) {
+        forward.bodyLimit = { bytes: admission.limit.maxBodyBytes, refusal: admission.limit.overLimit, passed: bytes => (bodyBytes = bytes) };
+      }
+      // Written only once Jupyter said so: until then the upload counts as under way.
+      res.once('close', () => admission.settle(res.writableFinished && res.statusCode < 300, bodyBytes));
     }
     await proxy.web(req, res, forward);
   };

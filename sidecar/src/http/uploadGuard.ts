@@ -19,13 +19,20 @@ export interface UploadGuardOptions {
 
 /**
  * What the front door does with a request to Jupyter, as far as the cap goes:
- * nothing (`null`: not an upload), refuse it now, or let it through with at
- * most `maxBodyBytes` of body (a body of unknown length: counted as it comes).
+ * nothing (`null`: not an upload), refuse it now, or let it through.
  */
-export type UploadVerdict =
-  | null
-  | { refuse: WorkspaceError }
-  | { maxBodyBytes: number; overLimit: () => WorkspaceError; passed: (bodyBytes: number) => void };
+export type UploadVerdict = null | { refuse: WorkspaceError } | { admitted: UploadAdmission };
+
+/** An upload let through: it counts as under way until the exchange ends, then as written if Jupyter said so. */
+export interface UploadAdmission {
+  /** A body of unknown length (chunked) may carry at most this; past it the upload is cut with `overLimit()`. */
+  limit?: { maxBodyBytes: number; overLimit: () => WorkspaceError };
+  /**
+   * The exchange ended: `written` when Jupyter answered with success (the
+   * file is on disk from then on), `bodyBytes` what the body held.
+   */
+  settle(written: boolean, bodyBytes: number): void;
+}
 
 /**
  * Refuses, at the front door, a Contents API upload that would take the home
@@ -60,9 +67,11 @@ const CHUNK_MEMORY_MS = 5 * 60_000;
 export function createUploadGuard(options: UploadGuardOptions): (req: http.IncomingMessage) => UploadVerdict {
   const { contentsPrefix, capBytes } = options;
   const now = options.now ?? Date.now;
-  // Uploads let through since the last measurement began: JupyterLab sends files over 1 MB in
-  // 1 MB chunks, faster than the home is measured again, so they are added up here until then.
+  // Uploads written since the last measurement began (dated when Jupyter answered, as the file is on
+  // disk only from then): JupyterLab sends files over 1 MB in 1 MB chunks, faster than the home is
+  // measured again, so they are added up here until then. Uploads under way count in full too.
   let accepted: Array<{ at: number; bytes: number }> = [];
+  const underWay = new Set<{ bytes: number }>();
   // Paths a 1 MiB chunk went to lately: the next PUT there is the next chunk, whatever was measured
   // since (the file on disk is then the part sent so far, already counted: the chunk counts in full).
   const chunked = new Map<string, number>();
@@ -103,7 +112,7 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
       return null;
     }
     accepted = accepted.filter(a => a.at >= usage.at);
-    const used = usage.bytes + accepted.reduce((sum, a) => sum + a.bytes, 0);
+    const used = usage.bytes + [...underWay].reduce((sum, u) => sum + u.bytes, 0) + accepted.reduce((sum, a) => sum + a.bytes, 0);
     const target = req.url.split('?')[0];
     for (const [p, at] of chunked) {
       if (now() - at > CHUNK_MEMORY_MS) {
@@ -111,28 +120,39 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
       }
     }
     const nextChunk = chunked.has(target);
-    const admit = (bytes: number, atLeast: number): void => {
-      accepted.push({ at: now(), bytes });
-      if (isChunkSized(atLeast)) {
-        chunked.set(target, now());
-      } else {
-        chunked.delete(target);
-      }
-    };
     const existing = nextChunk ? 0 : existingSize(req.url);
     const left = Math.max(0, capBytes - used);
+    /** Counts the upload as under way now, and as written (dated when Jupyter answered) once it is. */
+    const admit = (declaredAdds: number, limit?: UploadAdmission['limit']): UploadAdmission => {
+      const record = { bytes: declaredAdds };
+      underWay.add(record);
+      let settled = false;
+      return {
+        limit,
+        settle: (written, bodyBytes) => {
+          if (settled) {
+            return;
+          }
+          settled = true;
+          underWay.delete(record);
+          if (!written) {
+            return;
+          }
+          const atLeast = Math.floor((bodyBytes * 3) / 4);
+          accepted.push({ at: now(), bytes: Math.max(0, atLeast - existing) });
+          if (isChunkSized(atLeast)) {
+            chunked.set(target, now());
+          } else {
+            chunked.delete(target);
+          }
+        }
+      };
+    };
     const declared = req.headers['content-length'];
     if (declared === undefined) {
       // The file may grow to 3/4 of the body: the body may reach 4/3 of what is left (plus what it replaces).
       const maxBodyBytes = Math.max(ALWAYS_BYTES, Math.floor(((left + existing) * 4) / 3) + 1);
-      return {
-        maxBodyBytes,
-        overLimit: () => refusal(Math.floor((maxBodyBytes * 3) / 4) - existing, left, true),
-        passed: bodyBytes => {
-          const atLeast = Math.floor((bodyBytes * 3) / 4);
-          admit(Math.max(0, atLeast - existing), atLeast);
-        }
-      };
+      return { admitted: admit(0, { maxBodyBytes, overLimit: () => refusal(Math.floor((maxBodyBytes * 3) / 4) - existing, left, true) }) };
     }
     const length = Number(declared);
     if (!Number.isFinite(length)) {
@@ -141,8 +161,7 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     const atLeast = Math.floor((length * 3) / 4);
     const adds = Math.max(0, atLeast - existing);
     if (used + adds <= capBytes || length <= ALWAYS_BYTES) {
-      admit(adds, atLeast);
-      return null;
+      return { admitted: admit(adds) };
     }
     return { refuse: refusal(adds, left) };
   };

@@ -25,9 +25,15 @@ describe('upload guard', () => {
   let clock = 10;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'upload-guard-'));
   const guard = createUploadGuard({ contentsPrefix: '/user/a/api/contents/', capBytes: 8_000_000, home, usage: () => usage, now: () => clock });
-  /** The refusal the guard answers with at once, or null when the request goes on. */
+  /**
+   * The refusal the guard answers with at once, or null when the request goes
+   * on; one that goes on is then written whole, as Jupyter would answer it.
+   */
   const refusal = (r: http.IncomingMessage): WorkspaceError | null => {
     const verdict = guard(r);
+    if (verdict && 'admitted' in verdict) {
+      verdict.admitted.settle(true, Number(r.headers['content-length']));
+    }
     return verdict && 'refuse' in verdict ? verdict.refuse : null;
   };
 
@@ -88,12 +94,13 @@ describe('upload guard', () => {
     usage = { bytes: 1_000_000, at: 5000 };
     clock = 5001;
     const verdict = guard(req('PUT', '/user/a/api/contents/chunked-transfer.bin'));
-    assert.ok(verdict && 'maxBodyBytes' in verdict, JSON.stringify(verdict));
-    assert.equal(verdict.maxBodyBytes, Math.floor((7_000_000 * 4) / 3) + 1);
-    assert.match(verdict.overLimit().message, /over its 8.00 MB cap: 7.00 MB is left/);
-    assert.equal(verdict.overLimit().status, 413);
+    assert.ok(verdict && 'admitted' in verdict && verdict.admitted.limit, JSON.stringify(verdict));
+    const { limit } = verdict.admitted;
+    assert.equal(limit.maxBodyBytes, Math.floor((7_000_000 * 4) / 3) + 1);
+    assert.match(limit.overLimit().message, /over its 8.00 MB cap: 7.00 MB is left/);
+    assert.equal(limit.overLimit().status, 413);
     // What went through counts like a declared upload until the next measurement.
-    verdict.passed(body(3_000_000));
+    verdict.admitted.settle(true, body(3_000_000));
     assert.equal(refusal(req('PUT', '/user/a/api/contents/more.bin', body(4_500_000)))?.status, 413);
   });
 
@@ -104,5 +111,17 @@ describe('upload guard', () => {
     assert.equal(refusal(req('PUT', '/user/a/api/contents/Untitled.ipynb', 300)), null);
     assert.equal(refusal(req('PUT', '/user/a/api/contents/notes.txt', 64 * 1024)), null);
     assert.equal(refusal(req('PUT', '/user/a/api/contents/data.bin', 64 * 1024 + 1))?.status, 413);
+  });
+
+  test('an upload under way counts in full until Jupyter answers; one it refused counts for nothing', () => {
+    usage = { bytes: 1_000_000, at: 10_000 };
+    clock = 10_001;
+    const first = guard(req('PUT', '/user/a/api/contents/one.bin', body(4_000_000)));
+    assert.ok(first && 'admitted' in first);
+    // Not written yet, and the home measured meanwhile: it still counts.
+    usage = { bytes: 1_000_000, at: 10_002 };
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/two.bin', body(4_000_000)))?.status, 413);
+    first.admitted.settle(false, body(4_000_000));
+    assert.equal(refusal(req('PUT', '/user/a/api/contents/three.bin', body(4_000_000))), null);
   });
 });
