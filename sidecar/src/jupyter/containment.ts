@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StartupError } from '../errors';
 import type { Launch, RunAs } from './launch';
+import { processUid } from '../idle/processOwner';
 import { descendantsOf, listPids, signal } from './processes';
 
 /**
@@ -88,19 +89,7 @@ export function treeContainment(reason: string): Containment {
 // ---------------------------------------------------------------- uid
 
 /** The real uid of a live process (the first field of `Uid:`), null for a zombie or a process that is gone. */
-export function realUid(pid: number): number | null {
-  let status: string;
-  try {
-    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return null;
-  }
-  if (/^State:\s+Z/m.test(status)) {
-    return null;
-  }
-  const match = /^Uid:\s+(\d+)/m.exec(status);
-  return match ? Number(match[1]) : null;
-}
+export const realUid = processUid;
 
 /**
  * Every process whose REAL uid is the notebook user's. By real uid only: the

@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ensureAccount } from '../support/notebookUser';
 import type { ContainmentStrategy, IdleStatus, ResetResponse } from '@jupyterlab-gpu-workspace/api';
 import { FAKE_NVIDIA_SMI, FakeGpu, gpuStatus, makeFakeGpu, switchGpu } from '../support/gpu';
 import { descendants, fetchJson, getStatus, isRunning, makeTempDirs, runInNewKernel, Sidecar, startSidecar, TempDirs, tokenHeader, waitFor } from '../support/sidecar';
@@ -30,24 +31,9 @@ const skip = process.getuid?.() === 0 ? false : 'needs root to create a notebook
 /** Short enough to wait for; the test keeps the workspace awake with heartbeats until it wants the stop. */
 const IDLE_TIMEOUT_MINUTES = 0.25;
 
-function exists(db: string, key: string): boolean {
-  try {
-    execFileSync('getent', [db, key], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Creates the user and the device group once; both are left for later runs (useradd is slow). */
 function ensureAccounts(): { uid: number; deviceGid: number } {
-  if (!exists('group', DEVICE_GROUP)) {
-    execFileSync('groupadd', ['--system', DEVICE_GROUP]);
-  }
-  if (!exists('passwd', USER)) {
-    execFileSync('useradd', ['--no-create-home', '--shell', '/bin/bash', USER]);
-  }
-  const uid = Number(execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim());
+  const { uid } = ensureAccount(USER, DEVICE_GROUP);
   const deviceGid = Number(execFileSync('getent', ['group', DEVICE_GROUP], { encoding: 'utf8' }).split(':')[2]);
   return { uid, deviceGid };
 }

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { dirsForUser, ensureAccount, NEEDS_ROOT } from '../support/notebookUser';
 import { FAKE_NVIDIA_SMI, FakeGpu, gpuStatus, makeFakeGpu, switchGpu } from '../support/gpu';
 import { execute, openWebSocket } from '../support/kernel';
 import {
@@ -26,39 +27,10 @@ import {
 
 const USER = 'gpuws-notebook';
 const DEVICE_GROUP = 'gpuws-gpu';
-const isRoot = process.getuid?.() === 0;
-const skip = isRoot ? false : 'needs root to create a notebook user (CI runs as root)';
+const skip = NEEDS_ROOT;
 
 /** Creates the test's user and group once; both are left for later runs (useradd is slow). */
-function ensureAccounts(): { uid: number; gid: number } {
-  const exists = (db: string, key: string): boolean => {
-    try {
-      execFileSync('getent', [db, key], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!exists('group', DEVICE_GROUP)) {
-    execFileSync('groupadd', ['--system', DEVICE_GROUP]);
-  }
-  if (!exists('passwd', USER)) {
-    // -M: the workspace's home folder is the sidecar's to create, as in production.
-    execFileSync('useradd', ['--no-create-home', '--shell', '/bin/bash', USER]);
-  }
-  const [uid, gid] = execFileSync('id', ['-u', USER], { encoding: 'utf8' }).trim().split(' ').concat(
-    execFileSync('id', ['-g', USER], { encoding: 'utf8' }).trim()
-  );
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
-/** Temp dirs the notebook user can traverse to its home (the state directory stays the sidecar's, 0700). */
-function dirsForUser(): TempDirs {
-  const dirs = makeTempDirs();
-  fs.chmodSync(dirs.root, 0o755);
-  fs.rmSync(dirs.home, { recursive: true, force: true });
-  return dirs;
-}
+const ensureAccounts = (): { uid: number; gid: number } => ensureAccount(USER, DEVICE_GROUP);
 
 /** Stand-in GPU device nodes: plain files owned by the device group, mode 0660. */
 function fakeDeviceNodes(root: string, mode = 0o660): string {

@@ -16,6 +16,16 @@ import { fetchJson, runInNewKernel, Sidecar, startSidecar, TempDirs, tokenHeader
 const USER = 'gpuws-notebook';
 const CAP = 200_000;
 
+/** The sidecar API as the workspace's user calls it. */
+function apiOf(sidecar: () => Sidecar) {
+  return (route: string, method = 'GET', body?: unknown) =>
+    fetchJson<Record<string, unknown>>(sidecar().apiUrl(route), {
+      method,
+      headers: { ...tokenHeader(sidecar()), 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    });
+}
+
 describe('a file deleted through the Contents API frees the home at once', { skip: NEEDS_ROOT }, () => {
   let dirs: TempDirs;
   let sidecar: Sidecar;
@@ -31,12 +41,7 @@ describe('a file deleted through the Contents API frees the home at once', { ski
     dirs?.remove();
   });
 
-  const api = (route: string, method = 'GET', body?: unknown) =>
-    fetchJson<Record<string, unknown>>(sidecar.apiUrl(route), {
-      method,
-      headers: { ...tokenHeader(sidecar), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body)
-    });
+  const api = apiOf(() => sidecar);
 
   test('over the cap snapshots and Reset Data refuse; after deleting the big file the meter, a snapshot and a reset work', async () => {
     // A kernel's output can take the home over its cap (the front door only guards uploads).
@@ -82,12 +87,7 @@ describe('where the operator keeps a Trash (home.trash), it counts, is named, an
     dirs?.remove();
   });
 
-  const api = (route: string, method = 'GET', body?: unknown) =>
-    fetchJson<Record<string, unknown>>(sidecar.apiUrl(route), {
-      method,
-      headers: { ...tokenHeader(sidecar), 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body)
-    });
+  const api = apiOf(() => sidecar);
 
   test('a deleted file waits in the Trash, the refusals name it, and Empty Trash frees the home', async () => {
     await runInNewKernel(sidecar, "open('results.bin', 'wb').write(b'r' * 300_000)");
