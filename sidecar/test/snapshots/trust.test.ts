@@ -308,6 +308,37 @@ print(repr(found), flush=True)
     assert.ok(!seen.includes(path.basename(repo.repository) + "'"), seen);
   });
 
+  test('restic run as the user stops, and drops its lock, when the sidecar dies (through the guardian: the kernel clears its own parent-death signal)', async () => {
+    const bulk = path.join(dirs.home, 'bulk-for-death.bin');
+    execFileSync('dd', ['if=/dev/urandom', `of=${bulk}`, 'bs=1M', 'count=200', 'status=none']);
+    fs.chownSync(bulk, user.uid, user.gid);
+    const repo = repoLayout(dirs.stateDir);
+    // A stand-in for the sidecar: a node process that starts a backup through the helper launcher, as the user.
+    const script = `
+      const { runRestic } = require(${JSON.stringify(path.resolve(__dirname, '../../src/snapshots/restic.ts'))});
+      const { repoLayout } = require(${JSON.stringify(path.resolve(__dirname, '../../src/snapshots/repository.ts'))});
+      const repo = repoLayout(${JSON.stringify(dirs.stateDir)}, 'restic', { user: ${JSON.stringify(user)}, deviceGid: null });
+      runRestic(repo, ['backup', '--host', 'gpu-workspace', ${JSON.stringify(dirs.home)}]).catch(() => undefined);
+    `;
+    const count = async (): Promise<number> => ((await runRestic(repo, ['snapshots'], { keepMessages: true })).messages[0] as unknown[]).length;
+    const before = await count();
+    const sidecar = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: 'ignore' });
+    try {
+      const pid = await resticRunningIn(repo.root);
+      sidecar.kill('SIGKILL');
+      const deadline = Date.now() + 30_000;
+      while (fs.existsSync(`/proc/${pid}`) && Date.now() < deadline) {
+        await new Promise(r => setTimeout(r, 50));
+      }
+      assert.ok(!fs.existsSync(`/proc/${pid}`), 'restic outlived the sidecar');
+      assert.deepEqual(fs.readdirSync(path.join(repo.repository, 'locks')), [], 'restic left its lock');
+      assert.equal(await count(), before, 'restic went on and finished its snapshot after the sidecar died');
+    } finally {
+      sidecar.kill('SIGKILL');
+      fs.rmSync(bulk);
+    }
+  });
+
   test('files the user cannot read are left out of a snapshot, which is kept, and the log names them', async () => {
     fs.writeFileSync(path.join(dirs.home, 'operator-secret.txt'), CANARY, { mode: 0o600 });
     logs.length = 0;
