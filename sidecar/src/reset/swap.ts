@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { exists, giveToUser, UserFiles } from '../snapshots/homeFiles';
@@ -198,9 +197,5 @@ export async function recover(entry: ResetJournalEntry, ctx: SwapContext): Promi
  * there); the emptied folder itself is root's to remove.
  */
 export async function removeWork(workDir: string, files: UserFiles): Promise<void> {
-  if (!exists(workDir)) {
-    return;
-  }
-  await files.remove(fs.readdirSync(workDir).map(name => path.join(workDir, name)));
-  fs.rmdirSync(workDir);
+  await files.removeFolder(workDir);
 }

@@ -280,6 +280,19 @@ export class UserFiles {
     await this.run('tarcopy', [this.name(from), this.name(to), ...options], 'copying the home');
   }
 
+  /**
+   * Deletes a folder of the user's that lies in a work area (root's): its
+   * contents as the user, then the emptied folder itself, which only root
+   * may unlink from the area (rmdir: nothing to follow).
+   */
+  async removeFolder(dir: string): Promise<void> {
+    if (!exists(dir)) {
+      return;
+    }
+    await this.remove(fs.readdirSync(dir).map(name => path.join(dir, name)));
+    fs.rmdirSync(dir);
+  }
+
   /** Deletes trees (work-area folders, or entries of the home) as the user. */
   async remove(paths: string[]): Promise<void> {
     const present = paths.map(p => this.name(p));

@@ -9,7 +9,11 @@ import { ResticError, ResticRepo, RunOptions, runRestic } from './restic';
 export interface RepoLayout extends ResticRepo {
   /** The snapshot engine's folder in the state directory: restic's working folder (root's, 0711). */
   root: string;
-  /** Restores land here first (the user's, 0700), one folder each. */
+  /**
+   * Restores land here first, one folder each (the user's). A work area of its own (root's, 0711), apart
+   * from the repository: a process of the user that kept a folder open as a whole restore moved it aside
+   * into staging can climb from it with "..", and must find nothing but staging there.
+   */
   stagingDir: string;
   /** The home folder the sidecar snapshots, so that the CLI can take a snapshot of the same one. */
   homeFile: string;
@@ -25,7 +29,7 @@ export function repoLayout(stateDir: string, program = 'restic', runAs: RunAs | 
     repository: path.join(root, 'repo'),
     cacheDir: path.join(root, 'cache'),
     tmpDir: path.join(root, 'tmp'),
-    stagingDir: path.join(root, 'staging'),
+    stagingDir: path.join(path.resolve(stateDir), 'staging'),
     homeFile: path.join(root, 'home'),
     passwordFile: path.join(path.resolve(stateDir), 'secrets', 'restic-password'),
     runAs
@@ -56,8 +60,9 @@ function readPassword(file: string): string | null {
 /**
  * The folders restic runs in and works on. The engine's folder is root's and
  * 0711: restic, run as the notebook user with it as the working folder,
- * passes through it to the repository, cache, temporary and staging folders
- * (the user's, 0700), which it names by relative paths. That the user's own
+ * passes through it to the repository, cache and temporary folders (the
+ * user's, 0700), which it names by relative paths. The staging area (root's,
+ * 0711) is a work area of its own beside it. That the user's own
  * processes cannot reach them by name rests on the state directory above
  * being root's alone, so that is made sure of here (its group and other
  * permissions are taken away). Folders left by a root restic (before the
@@ -71,13 +76,19 @@ export function prepareFolders(repo: RepoLayout): void {
   } catch (err) {
     throw new RepositoryError(`The snapshot folder cannot be prepared: ${(err as Error).message}`);
   }
-  for (const dir of [repo.repository, repo.cacheDir, repo.tmpDir, repo.stagingDir]) {
+  for (const dir of [repo.repository, repo.cacheDir, repo.tmpDir]) {
     fs.mkdirSync(dir, { mode: 0o700, recursive: true });
     const st = fs.lstatSync(dir);
     if (!st.isDirectory()) {
       throw new RepositoryError(`${dir} is not a folder; it is left alone.`);
     }
+    // No process of the user ever has a way into these (restic, the only one in them, is a helper): walked as root.
     giveToUser(dir, repo.runAs);
+  }
+  try {
+    prepareWorkArea(repo.stagingDir, repo.runAs !== null);
+  } catch (err) {
+    throw new RepositoryError(`The restore staging folder cannot be prepared: ${(err as Error).message}`);
   }
 }
 

@@ -64,6 +64,8 @@ export interface RunOptions {
   stallMs?: number;
   /** How long restic has to end after SIGINT before it is killed (default 15 s). */
   graceMs?: number;
+  /** Open descriptors restic inherits as fd 3, 4, …: folders it reaches as /proc/self/fd/N (see the restore's staging). */
+  fds?: number[];
 }
 
 /** restic failed; `message` is its own last words (or why the sidecar stopped it), for the operator and the user. */
@@ -176,7 +178,7 @@ export function runRestic(repo: ResticRepo, args: string[], options: RunOptions 
         cwd: repo.workDir,
         env: resticEnv(repo),
         stopSignal: 'SIGINT',
-        stdio: ['pipe', 'pipe', 'pipe']
+        stdio: ['pipe', 'pipe', 'pipe', ...(options.fds ?? [])]
       });
     } catch (err) {
       reject(new ResticError(`Cannot run restic (${repo.program}): ${(err as Error).message}`, result));

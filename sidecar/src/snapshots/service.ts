@@ -210,7 +210,8 @@ export class SnapshotService implements HomeSnapshotter {
   constructor(private readonly options: SnapshotServiceOptions) {
     this.home = path.resolve(options.home);
     this.repo = repoLayout(options.stateDir, options.policy.restic, options.runAs);
-    this.userFiles = new UserFiles(options.runAs, this.repo.root, this.timeoutMs('restore'));
+    // Restores move from the staging area into the home: helpers start there.
+    this.userFiles = new UserFiles(options.runAs, this.repo.stagingDir, this.timeoutMs('restore'));
     this.summaries = new SummaryStore(path.join(this.repo.root, 'summaries.json'));
   }
 
@@ -276,13 +277,16 @@ export class SnapshotService implements HomeSnapshotter {
     }
   }
 
-  /** Removes what a killed sidecar left in the staging folder (as the user: the trees are the user's). */
+  /**
+   * Removes what a killed sidecar left in the staging area, as the user (the
+   * trees are the user's), and the staging folder of versions before the
+   * staging area had one of its own (inside the snapshot folder).
+   */
   private async clearStaging(): Promise<void> {
     const left = fs.readdirSync(this.repo.stagingDir).map(name => path.join(this.repo.stagingDir, name));
-    try {
-      await this.userFiles.remove(left);
-    } catch (err) {
-      this.options.log.warn('could not clear the restore staging folder', { error: (err as Error).message });
+    left.push(path.join(this.repo.root, 'staging'));
+    for (const dir of left) {
+      await this.userFiles.removeFolder(dir).catch(err => this.options.log.warn('could not clear a restore staging folder', { dir, error: (err as Error).message }));
     }
   }
 
@@ -690,6 +694,7 @@ export class SnapshotService implements HomeSnapshotter {
    */
   private stagingFolder(): string {
     const staging = fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
+    // Just made, and empty: lchown of the one folder.
     giveToUser(staging, this.options.runAs);
     return staging;
   }
@@ -697,7 +702,7 @@ export class SnapshotService implements HomeSnapshotter {
   /** Removes a staging folder, as the user (restic, as the user, filled it). */
   private async removeStaging(staging: string): Promise<void> {
     try {
-      await this.userFiles.remove([staging]);
+      await this.userFiles.removeFolder(staging);
     } catch (err) {
       this.options.log.warn('could not remove a restore staging folder', { staging, error: (err as Error).message });
     }
@@ -715,18 +720,24 @@ export class SnapshotService implements HomeSnapshotter {
   private async stage(snap: ResticSnapshot, rel: string): Promise<{ staging: string; stagedHome: string }> {
     const staging = this.stagingFolder();
     const base = snap.paths[0];
-    // restic makes its --target absolute; a path through its own working folder keeps it one the user cannot
-    // reach by name, as the user passes no folder above it (/proc/self/cwd is restic's own: always allowed).
-    const target = this.options.runAs ? path.join('/proc/self/cwd', path.relative(this.repo.root, staging)) : staging;
+    // restic makes its --target absolute, and runs in the snapshot folder, apart from the staging area. So it
+    // gets the staging area open, as fd 3, and restores to /proc/self/fd/3/r-…: a path the user cannot reach by
+    // name (no folder above it is the user's to pass), while restic's own /proc/self is always its own.
+    const area = this.options.runAs ? fs.openSync(this.repo.stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY) : null;
+    const target = area !== null ? path.join('/proc/self/fd/3', path.basename(staging)) : staging;
     const args = ['restore', snap.id, '--target', target];
     if (rel) {
       args.push('--include', escapeGlob(path.posix.join(base, rel)));
     }
     try {
-      await this.restic('restore', args, { onProgress: this.onProgress });
+      await this.restic('restore', args, { onProgress: this.onProgress, fds: area !== null ? [area] : [] });
     } catch (err) {
       await this.removeStaging(staging);
       throw this.resticFailure(err, 'The restore', 'restore');
+    } finally {
+      if (area !== null) {
+        fs.closeSync(area);
+      }
     }
     const stagedHome = path.join(staging, base);
     if (!this.options.runAs) {

@@ -78,14 +78,14 @@ describe('Reset Data when the notebook user swaps folders for links', { skip }, 
 
   /**
    * Makes, as the user (root's own recursive chown would race the swap loop too), FOLDER/sub/deeper/mine.txt
-   * (and two hundred files in sub/, so that deleting sub/ lasts long enough for the swap to land), and the link
+   * (and fifty files in sub/, so that deleting sub/ lasts long enough for the swap to land), and the link
    * LINKS/sub-link to root's files, out of the tree being deleted (rm deletes a link beside the folder first).
    */
   function userTree(folder: string, links: string): [string, string] {
     const script =
       'mkdir -p "$1/sub/deeper" && echo mine > "$1/sub/deeper/mine.txt" && mkdir -p "$3" && ' +
       'rm -rf "$3/sub-link" && ln -s "$2" "$3/sub-link" && ' +
-      'i=0; while [ $i -lt 200 ]; do : > "$1/sub/f$i"; i=$((i + 1)); done';
+      'i=0; while [ $i -lt 50 ]; do : > "$1/sub/f$i"; i=$((i + 1)); done';
     const [file, args] = asUserArgs(user, ['/bin/sh', '-c', script, 'sh', folder, rootFiles, links]);
     execFileSync(file, args);
     return [path.join(folder, 'sub'), path.join(links, 'sub-link')];

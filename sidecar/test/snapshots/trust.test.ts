@@ -8,7 +8,7 @@
  * /proc. Creates a Unix user (CI runs as root); skipped without root.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -97,11 +97,15 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     assert.deepEqual(treeListing(rootOnly), rootOnlyBefore);
   }
 
-  test('the repository, cache and staging belong to the user, inside a root-only state directory the user cannot enter', () => {
+  test('the repository and its cache belong to the user, inside a root-only state directory the user cannot enter', () => {
     const repo = repoLayout(dirs.stateDir);
     assert.equal(fs.statSync(dirs.stateDir).mode & 0o077, 0, 'the state directory is root\'s alone');
-    assert.equal(fs.statSync(repo.root).mode & 0o777, 0o711);
-    for (const dir of [repo.repository, repo.cacheDir, repo.stagingDir]) {
+    for (const area of [repo.root, repo.stagingDir]) {
+      assert.equal(fs.statSync(area).mode & 0o777, 0o711, area);
+      assert.equal(fs.statSync(area).uid, 0, area);
+    }
+    assert.ok(!repo.stagingDir.startsWith(repo.root + path.sep), 'the staging area is not beside the repository');
+    for (const dir of [repo.repository, repo.cacheDir]) {
       assert.equal(fs.statSync(dir).uid, user.uid, dir);
     }
     assert.equal(fs.statSync(repo.passwordFile).uid, 0);
@@ -113,7 +117,9 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     fs.writeFileSync(path.join(dir, 'result.txt'), 'result v1\n');
     fs.chownSync(path.join(dir, 'result.txt'), user.uid, user.gid);
     const snap = await service.create('manual');
-    const staging = repoLayout(dirs.stateDir).stagingDir;
+    // As restic leaves a restore: in a folder of the user's in the staging area.
+    const staging = fs.mkdtempSync(path.join(repoLayout(dirs.stateDir).stagingDir, 'r-test-'));
+    fs.chownSync(staging, user.uid, user.gid);
     const swapper = await startSwapper(user, [[dir, link]]);
     let placed = 0;
     let refused = 0;
@@ -142,7 +148,9 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     }
     rootOnlyUntouched();
     assert.ok(placed > 0, `placed ${placed}, refused ${refused}`);
-    assert.equal(fs.readdirSync(staging).length, 0, 'the staging folder is left empty');
+    assert.equal(fs.readdirSync(staging).length, 0, 'every staged file was placed or removed');
+    fs.rmdirSync(staging);
+    assert.deepEqual(fs.readdirSync(repoLayout(dirs.stateDir).stagingDir), [], 'the restores left no staging behind');
   });
 
   test(`no snapshot holds a root-only file, ${ROUNDS} folders swapped for a link as a backup opens them`, async () => {
@@ -246,6 +254,87 @@ for name, t in tries.items():
         process.kill(pid, 'SIGCONT');
       }
       await pending.catch(() => undefined);
+      fs.rmSync(bulk);
+    }
+  });
+
+  test('a process that kept a folder open while a whole restore moved it aside cannot climb from it to the repository', async () => {
+    const kept = path.join(dirs.home, 'kept-open');
+    fs.mkdirSync(kept);
+    fs.writeFileSync(path.join(kept, 'a.txt'), 'a\n');
+    execFileSync('chown', ['-R', `${user.uid}:${user.gid}`, kept]);
+    const snap = await service.create('manual');
+    const repo = repoLayout(dirs.stateDir);
+    // Sits in kept-open/; the moment it is moved (into the restore's staging), climbs with ".." and looks around.
+    const probe = `
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.inotify_init1(0)
+libc.inotify_add_watch(fd, b'.', 0x800)
+print('ready', flush=True)
+os.read(fd, 4096)
+found = []
+for k in range(1, 8):
+    up = '../' * k
+    for rel in ['', 'repo', 'snapshots/repo', 'secrets/restic-password', 'snapshots/cache']:
+        try:
+            if rel.endswith('password'):
+                open(up + rel).read()
+            else:
+                found.append((up + rel, sorted(os.listdir(up + rel))))
+        except OSError:
+            pass
+print(repr(found), flush=True)
+`;
+    const [file, args] = asUserArgs(user, ['/usr/bin/python3', '-c', probe]);
+    const child = spawn(file, args, { cwd: kept, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const done = new Promise<string>(resolve => child.once('close', () => resolve(out)));
+    await new Promise<void>(resolve => child.stdout.on('data', (d: string) => ((out += d), out.startsWith('ready') && resolve())));
+    try {
+      await service.restoreHome(snap.id);
+    } finally {
+      // It reports as soon as it was moved; a probe never moved must not hold the test.
+      setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+    }
+    const seen = (await done).replace('ready\n', '').trim();
+    // It did climb into the staging (the folder the old entries were moved into)…
+    assert.match(seen, /'kept-open'/, seen);
+    // …and saw nothing of the repository, its cache or the password.
+    for (const name of ['config', 'keys', 'data', 'restic-password']) {
+      assert.doesNotMatch(seen, new RegExp(`'${name}'`), seen);
+    }
+    assert.ok(!seen.includes(path.basename(repo.repository) + "'"), seen);
+  });
+
+  test('restic run as the user stops, and drops its lock, when the sidecar dies (through the guardian: the kernel clears its own parent-death signal)', async () => {
+    const bulk = path.join(dirs.home, 'bulk-for-death.bin');
+    execFileSync('dd', ['if=/dev/urandom', `of=${bulk}`, 'bs=1M', 'count=200', 'status=none']);
+    fs.chownSync(bulk, user.uid, user.gid);
+    const repo = repoLayout(dirs.stateDir);
+    // A stand-in for the sidecar: a node process that starts a backup through the helper launcher, as the user.
+    const script = `
+      const { runRestic } = require(${JSON.stringify(path.resolve(__dirname, '../../src/snapshots/restic.ts'))});
+      const { repoLayout } = require(${JSON.stringify(path.resolve(__dirname, '../../src/snapshots/repository.ts'))});
+      const repo = repoLayout(${JSON.stringify(dirs.stateDir)}, 'restic', { user: ${JSON.stringify(user)}, deviceGid: null });
+      runRestic(repo, ['backup', '--host', 'gpu-workspace', ${JSON.stringify(dirs.home)}]).catch(() => undefined);
+    `;
+    const count = async (): Promise<number> => ((await runRestic(repo, ['snapshots'], { keepMessages: true })).messages[0] as unknown[]).length;
+    const before = await count();
+    const sidecar = spawn(process.execPath, ['--import', 'tsx', '-e', script], { stdio: 'ignore' });
+    try {
+      const pid = await resticRunningIn(repo.root);
+      sidecar.kill('SIGKILL');
+      const deadline = Date.now() + 30_000;
+      while (fs.existsSync(`/proc/${pid}`) && Date.now() < deadline) {
+        await new Promise(r => setTimeout(r, 50));
+      }
+      assert.ok(!fs.existsSync(`/proc/${pid}`), 'restic outlived the sidecar');
+      assert.deepEqual(fs.readdirSync(path.join(repo.repository, 'locks')), [], 'restic left its lock');
+      assert.equal(await count(), before, 'restic went on and finished its snapshot after the sidecar died');
+    } finally {
+      sidecar.kill('SIGKILL');
       fs.rmSync(bulk);
     }
   });
