@@ -15,7 +15,6 @@ import { dirsForUser, ensureAccount, NEEDS_ROOT } from '../support/notebookUser'
 import { FAKE_NVIDIA_SMI, FakeGpu, gpuStatus, makeFakeGpu, switchGpu } from '../support/gpu';
 import { execute, openWebSocket } from '../support/kernel';
 import {
-  makeTempDirs,
   runInNewKernel,
   startKernel,
   runUntilExit,
