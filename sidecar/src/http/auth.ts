@@ -110,23 +110,73 @@ export function originHost(origin: string): string {
   return match ? match[1].toLowerCase() : '';
 }
 
+/** Which of our secrets a token is, if any. */
+type TokenKind = 'user' | 'kernel' | 'operator' | 'jupyter' | null;
+
+/** What a request's credentials were found to be, kept for the request's life (the guard and the API both ask). */
+interface Reading {
+  /** The kinds of every value that could stand for a token (Basic and other schemes too). */
+  mentioned: Set<TokenKind>;
+  /** The tokens in the forms we accept, and what each is. */
+  tokens: Array<{ kind: TokenKind }>;
+}
+
+/** Equal-length values compared in constant time (a token's length is no secret: each kind has its own). */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export class FrontDoorAuth {
-  constructor(private readonly secrets: AuthSecrets) {}
+  /** Our secrets as bytes, made once: a request's token is compared with each, in constant time. */
+  private readonly known: Array<{ kind: Exclude<TokenKind, null | 'jupyter'>; bytes: Buffer }>;
+  private jupyter: { value: string; bytes: Buffer } | null = null;
+  private readonly readings = new WeakMap<IncomingMessage, Reading>();
+
+  constructor(private readonly secrets: AuthSecrets) {
+    this.known = [
+      { kind: 'user', bytes: Buffer.from(secrets.token) },
+      { kind: 'kernel', bytes: Buffer.from(secrets.kernelToken) }
+    ];
+    if (secrets.operatorToken !== undefined) {
+      this.known.push({ kind: 'operator', bytes: Buffer.from(secrets.operatorToken) });
+    }
+  }
+
+  /** Which secret `token` is: every comparison is made, each in constant time. */
+  private kindOf(token: string): TokenKind {
+    const offered = Buffer.from(token);
+    const current = this.secrets.jupyterToken();
+    if (this.jupyter?.value !== current) {
+      this.jupyter = { value: current, bytes: Buffer.from(current) };
+    }
+    let kind: TokenKind = sameBytes(offered, this.jupyter.bytes) ? 'jupyter' : null;
+    for (const secret of this.known) {
+      if (sameBytes(offered, secret.bytes)) {
+        kind = secret.kind;
+      }
+    }
+    return kind;
+  }
+
+  private read(req: IncomingMessage): Reading {
+    let reading = this.readings.get(req);
+    if (!reading) {
+      const offered = offeredCredentials(req);
+      const kinds = new Map<string, TokenKind>(offered.mentioned.map(t => [t, this.kindOf(t)]));
+      reading = { mentioned: new Set(kinds.values()), tokens: offered.tokens.map(t => ({ kind: kinds.get(t) ?? null })) };
+      this.readings.set(req, reading);
+    }
+    return reading;
+  }
 
   /** Which of our protected tokens (never accepted where it does not belong) the request offers anywhere. */
   protectedTokens(req: IncomingMessage): { operator: boolean; kernel: boolean; jupyter: boolean } {
-    const s = this.secrets;
-    const found = { operator: false, kernel: false, jupyter: false };
-    for (const token of offeredCredentials(req).mentioned) {
-      found.operator ||= s.operatorToken !== undefined && sameSecret(token, s.operatorToken);
-      found.kernel ||= sameSecret(token, s.kernelToken);
-      found.jupyter ||= sameSecret(token, s.jupyterToken());
-    }
-    return found;
+    const { mentioned } = this.read(req);
+    return { operator: mentioned.has('operator'), kernel: mentioned.has('kernel'), jupyter: mentioned.has('jupyter') };
   }
 
   isKernelToken(token: string | undefined): boolean {
-    return !!token && sameSecret(token, this.secrets.kernelToken);
+    return !!token && this.kindOf(token) === 'kernel';
   }
 
   /**
@@ -135,27 +185,24 @@ export class FrontDoorAuth {
    * Jupyter's own token is refused from anyone (403).
    */
   identify(req: IncomingMessage): Identification {
-    const s = this.secrets;
-    const { tokens } = offeredCredentials(req);
+    const { tokens } = this.read(req);
     if (tokens.length > 1) {
       throw badRequest('The request carries several different tokens (Authorization header and ?token=): send one.');
     }
     const token = tokens[0];
     if (token !== undefined) {
-      if (sameSecret(token, s.jupyterToken())) {
-        throw forbidden('That token belongs to the Jupyter server behind this workspace and is never accepted from outside.');
-      }
-      if (sameSecret(token, s.token)) {
-        return { kind: 'user', via: 'token', fromQuery: req.headers.authorization === undefined };
-      }
-      if (sameSecret(token, s.kernelToken)) {
-        return { kind: 'kernel' };
-      }
-      if (s.operatorToken !== undefined && sameSecret(token, s.operatorToken)) {
-        return { kind: 'operator' };
+      switch (token.kind) {
+        case 'jupyter':
+          throw forbidden('That token belongs to the Jupyter server behind this workspace and is never accepted from outside.');
+        case 'user':
+          return { kind: 'user', via: 'token', fromQuery: req.headers.authorization === undefined };
+        case 'kernel':
+          return { kind: 'kernel' };
+        case 'operator':
+          return { kind: 'operator' };
       }
     }
-    if (s.sessions.fromRequest(req)) {
+    if (this.secrets.sessions.fromRequest(req)) {
       return { kind: 'user', via: 'cookie', fromQuery: false };
     }
     return { kind: 'anonymous', offered: token !== undefined };
@@ -183,9 +230,8 @@ export class FrontDoorAuth {
 
   /** Whether the request offers the operator token (operator routes take nothing else). */
   isOperator(req: IncomingMessage): boolean {
-    const { tokens } = offeredCredentials(req);
-    const operator = this.secrets.operatorToken;
-    return tokens.length === 1 && operator !== undefined && sameSecret(tokens[0], operator);
+    const { tokens } = this.read(req);
+    return tokens.length === 1 && tokens[0].kind === 'operator';
   }
 
   /**

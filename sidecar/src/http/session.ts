@@ -29,7 +29,13 @@ export function isSessionCookieName(name: string): boolean {
   return name.startsWith(PREFIX);
 }
 
+/** Cookies already verified, so a tab's every request costs a map lookup, not an HMAC. */
+const VERIFIED_KEPT = 64;
+
 export class SessionKeys {
+  /** Value → when it was issued (seconds), for values whose signature checked out. */
+  private readonly verified = new Map<string, number>();
+
   constructor(
     private readonly key: Buffer,
     private readonly now: () => number = Date.now
@@ -47,15 +53,23 @@ export class SessionKeys {
 
   /** Whether `value` is a cookie this key signed, not older than the session's life. */
   verify(value: string): boolean {
-    const parts = value.split('.');
-    if (parts.length !== 3 || parts[0] !== VERSION || !/^\d{1,12}$/.test(parts[1]) || !/^[0-9a-f]{64}$/.test(parts[2])) {
-      return false;
+    let issued = this.verified.get(value);
+    if (issued === undefined) {
+      const parts = value.split('.');
+      if (parts.length !== 3 || parts[0] !== VERSION || !/^\d{1,12}$/.test(parts[1]) || !/^[0-9a-f]{64}$/.test(parts[2])) {
+        return false;
+      }
+      const expected = Buffer.from(this.sign(parts[1]), 'hex');
+      if (!timingSafeEqual(expected, Buffer.from(parts[2], 'hex'))) {
+        return false;
+      }
+      issued = Number(parts[1]);
+      if (this.verified.size >= VERIFIED_KEPT) {
+        this.verified.delete(this.verified.keys().next().value as string);
+      }
+      this.verified.set(value, issued);
     }
-    const expected = Buffer.from(this.sign(parts[1]), 'hex');
-    if (!timingSafeEqual(expected, Buffer.from(parts[2], 'hex'))) {
-      return false;
-    }
-    const age = this.now() / 1000 - Number(parts[1]);
+    const age = this.now() / 1000 - issued;
     return age >= -300 && age <= SESSION_MAX_AGE_SECONDS;
   }
 
