@@ -121,6 +121,9 @@ interface Reading {
   tokens: Array<{ kind: TokenKind }>;
 }
 
+/** A request that offers no token at all. */
+const NOTHING_OFFERED: Reading = { mentioned: new Set(), tokens: [] };
+
 /** Equal-length values compared in constant time (a token's length is no secret: each kind has its own). */
 function sameBytes(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
@@ -159,6 +162,9 @@ export class FrontDoorAuth {
   }
 
   private read(req: IncomingMessage): Reading {
+    if (req.headers.authorization === undefined && !(req.url ?? '').includes('?')) {
+      return NOTHING_OFFERED; // most requests (a tab's, by cookie): nothing to read
+    }
     let reading = this.readings.get(req);
     if (!reading) {
       const offered = offeredCredentials(req);

@@ -86,16 +86,16 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     log.error('unexpected error at the front door', { method: req.method, path: pathOf(req.url).slice(0, 200), error: (err as Error)?.stack ?? String(err) });
   };
 
-  /** Jupyter's routes: who the caller is decides what Jupyter is told. */
-  const toJupyter = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  /** Jupyter's routes: who the caller is decides what Jupyter is told. Synchronous on the hot path. */
+  const toJupyter = (req: http.IncomingMessage, res: http.ServerResponse, fail: (err: unknown) => void): void => {
     if (stoppedGate?.web(req, res)) {
       return;
     }
     if (login.isLoginForm(req)) {
-      const outcome = await login.submit(req, res);
-      if (!outcome.answered) {
-        await proxy.web(req, res, { as: 'anonymous', body: outcome.body });
-      }
+      login
+        .submit(req, res)
+        .then(outcome => (outcome.answered ? undefined : proxy.web(req, res, { as: 'anonymous', body: outcome.body })))
+        .catch(fail);
       return;
     }
     const who: Identification = auth.identify(req);
@@ -133,17 +133,17 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       // Written only once Jupyter said so: until then the upload counts as under way.
       res.once('close', () => admission.settle(res.writableFinished && res.statusCode < 300, bodyBytes));
     }
-    await proxy.web(req, res, forward);
+    proxy.web(req, res, forward).catch(fail);
   };
 
-  const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, fail: (err: unknown) => void): void => {
     const target = isApi(req.url) ? 'api' : 'jupyter';
     guard.check(req, target, false);
     if (target === 'api') {
       api(req, res);
       return;
     }
-    await toJupyter(req, res);
+    toJupyter(req, res, fail);
   };
 
   const onUpgrade = async (req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
@@ -177,7 +177,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       res.end(body);
     };
     try {
-      onRequest(req, res).catch(fail);
+      onRequest(req, res, fail);
     } catch (err) {
       fail(err);
     }

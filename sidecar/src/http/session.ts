@@ -22,8 +22,18 @@ const VERSION = '1';
  * "username-<host>" cookie does).
  */
 export function sessionCookieName(host: string | undefined): string {
-  return PREFIX + (host ?? '').replace(/[^A-Za-z0-9]/g, '-');
+  const key = host ?? '';
+  let name = names.get(key);
+  if (name === undefined) {
+    name = PREFIX + key.replace(/[^A-Za-z0-9]/g, '-');
+    if (names.size < 64) {
+      names.set(key, name); // a workspace answers to a few host names; any others are not kept
+    }
+  }
+  return name;
 }
+
+const names = new Map<string, string>();
 
 export function isSessionCookieName(name: string): boolean {
   return name.startsWith(PREFIX);
@@ -75,6 +85,9 @@ export class SessionKeys {
 
   /** Whether the request carries a valid login cookie of this workspace. */
   fromRequest(req: IncomingMessage): boolean {
+    if (req.headers.cookie === undefined) {
+      return false;
+    }
     const value = parseCookies(req.headers.cookie).get(sessionCookieName(req.headers.host));
     return value !== undefined && this.verify(value);
   }
