@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as path from 'node:path';
 import { WorkspaceError } from '../errors';
-import { formatBytes } from '../snapshots/service';
+import { formatBytes, HomeMeasurement } from '../snapshots/service';
 
 export interface UploadGuardOptions {
   /** Where Jupyter's Contents API lives, e.g. "/user/alice/api/contents/". */
@@ -10,8 +10,8 @@ export interface UploadGuardOptions {
   capBytes: number;
   /** The home folder the Contents API serves: a save over an existing file counts only what it adds. */
   home: string;
-  /** The home's size as last measured and when that measurement started (ms), or null before the first. */
-  usage: () => { bytes: number; at: number } | null;
+  /** The home's size as last measured, when that measurement started and when it ended (ms), or null before the first. */
+  usage: () => HomeMeasurement | null;
   /** What uses the space, as last measured in full ("" when not known yet): the refusal names it. */
   hint?: () => string;
   now?: () => number;
@@ -67,11 +67,25 @@ const CHUNK_MEMORY_MS = 5 * 60_000;
 export function createUploadGuard(options: UploadGuardOptions): (req: http.IncomingMessage) => UploadVerdict {
   const { contentsPrefix, capBytes } = options;
   const now = options.now ?? Date.now;
-  // Uploads written since the last measurement began (dated when Jupyter answered, as the file is on
-  // disk only from then): JupyterLab sends files over 1 MB in 1 MB chunks, faster than the home is
-  // measured again, so they are added up here until then. Uploads under way count in full too.
-  let accepted: Array<{ at: number; bytes: number }> = [];
-  const underWay = new Set<{ bytes: number }>();
+  // The guard counts from the newest measurement that no upload overlapped ("base"), plus the uploads
+  // let through since: JupyterLab sends files over 1 MB in 1 MB chunks, faster than the home is
+  // measured again. A measurement taken while an upload was being written may or may not hold it
+  // (the scan may read the file before or after Jupyter writes it), so it is not used for counting:
+  // adding the upload to it could count the chunk twice and refuse one that fits, leaving it out
+  // could let one through past the cap. Uploads under way count in full until Jupyter answers. So
+  // while uploads follow one another the base stays put: space freed meanwhile counts once they end.
+  let base: HomeMeasurement | null = null;
+  /** Uploads let through since `base` began: under way (`to` null) or written (dated when Jupyter answered). */
+  let uploads: Array<{ bytes: number; from: number; to: number | null }> = [];
+  const overlaps = (m: HomeMeasurement): boolean => uploads.some(u => u.from <= m.until && (u.to === null || u.to >= m.at));
+  /** Takes a newer measurement as the base if no upload overlapped it; drops the uploads it holds. */
+  const rebase = (m: HomeMeasurement): void => {
+    if (base !== null && (m.at <= base.at || overlaps(m))) {
+      return;
+    }
+    base = m;
+    uploads = uploads.filter(u => u.to === null || u.to >= m.at);
+  };
   // Paths a 1 MiB chunk went to lately: the next PUT there is the next chunk, whatever was measured
   // since (the file on disk is then the part sent so far, already counted: the chunk counts in full).
   const chunked = new Map<string, number>();
@@ -107,12 +121,14 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     if (req.method !== 'PUT' || !req.url?.startsWith(contentsPrefix)) {
       return null;
     }
-    const usage = options.usage();
-    if (usage === null) {
+    const measured = options.usage();
+    if (measured !== null) {
+      rebase(measured);
+    }
+    if (base === null) {
       return null;
     }
-    accepted = accepted.filter(a => a.at >= usage.at);
-    const used = usage.bytes + [...underWay].reduce((sum, u) => sum + u.bytes, 0) + accepted.reduce((sum, a) => sum + a.bytes, 0);
+    const used = base.bytes + uploads.reduce((sum, u) => sum + u.bytes, 0);
     const target = req.url.split('?')[0];
     for (const [p, at] of chunked) {
       if (now() - at > CHUNK_MEMORY_MS) {
@@ -124,8 +140,8 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
     const left = Math.max(0, capBytes - used);
     /** Counts the upload as under way now, and as written (dated when Jupyter answered) once it is. */
     const admit = (declaredAdds: number, limit?: UploadAdmission['limit']): UploadAdmission => {
-      const record = { bytes: declaredAdds };
-      underWay.add(record);
+      const record: (typeof uploads)[number] = { bytes: declaredAdds, from: now(), to: null };
+      uploads.push(record);
       let settled = false;
       return {
         limit,
@@ -134,12 +150,13 @@ export function createUploadGuard(options: UploadGuardOptions): (req: http.Incom
             return;
           }
           settled = true;
-          underWay.delete(record);
           if (!written) {
+            uploads = uploads.filter(u => u !== record);
             return;
           }
           const atLeast = Math.floor((bodyBytes * 3) / 4);
-          accepted.push({ at: now(), bytes: Math.max(0, atLeast - existing) });
+          record.bytes = Math.max(0, atLeast - existing);
+          record.to = now();
           if (isChunkSized(atLeast)) {
             chunked.set(target, now());
           } else {

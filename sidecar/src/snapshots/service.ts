@@ -65,6 +65,13 @@ export function snapshotPolicy(config: WorkspaceConfig): SnapshotPolicy {
   return { cap_bytes: config.home.cap_bytes, exclude: config.home.exclude, trash: config.home.trash, ...config.snapshots };
 }
 
+/** A measurement of the home's size: what it held, read between `at` and `until` (ms since the epoch). */
+export interface HomeMeasurement {
+  bytes: number;
+  at: number;
+  until: number;
+}
+
 export interface SnapshotServiceOptions {
   home: string;
   stateDir: string;
@@ -197,7 +204,7 @@ export class SnapshotService implements HomeSnapshotter {
   private readonly summaries: SummaryStore;
   private unavailable: string | null = 'Snapshots are starting.';
   private activity: Omit<SnapshotActivity, 'waiting'> | null = null;
-  private total: { bytes: number; at: number } | null = null;
+  private total: HomeMeasurement | null = null;
   private totaling: Promise<void> | null = null;
   private scanning: Promise<HomeScan> | null = null;
   /** The last full measurement (largest entries, the Trash). */
@@ -439,7 +446,7 @@ export class SnapshotService implements HomeSnapshotter {
     if (!this.scanning) {
       this.scanning = scanHome(this.home, this.excludes(), this.options.runAs)
         .then(scan => {
-          this.total = { bytes: scan.used_bytes, at: scan.scanned_at_ms };
+          this.total = { bytes: scan.used_bytes, at: scan.scanned_at_ms, until: Date.now() };
           this.lastScan = scan;
           return scan;
         })
@@ -451,18 +458,18 @@ export class SnapshotService implements HomeSnapshotter {
   }
 
   /**
-   * The home's size as last measured, and when that measurement started,
+   * The home's size as last measured, and when that measurement ran,
    * refreshed in the background (du -sb, the total only) when older than
    * `maxAgeMs`: the upload guard's hot path never waits for a scan. Null
    * before the first measurement.
    */
-  recentUsage(maxAgeMs: number): { bytes: number; at: number } | null {
+  recentUsage(maxAgeMs: number): HomeMeasurement | null {
     if (!this.total || Date.now() - this.total.at > maxAgeMs) {
       if (!this.totaling) {
         const startedAt = Date.now();
         this.totaling = homeTotal(this.home, this.excludes(), this.options.runAs)
           .then(bytes => {
-            this.total = { bytes, at: startedAt };
+            this.total = { bytes, at: startedAt, until: Date.now() };
           })
           .catch(() => undefined)
           .finally(() => {
@@ -529,7 +536,7 @@ export class SnapshotService implements HomeSnapshotter {
         throw new OverCapError(scan, cap, this.options.policy.trash === true);
       }
     }
-    this.total = { bytes: used, at: measuredAt };
+    this.total = { bytes: used, at: measuredAt, until: Date.now() };
     this.checkFreeSpace(used);
     const args = [
       'backup',
