@@ -16,24 +16,14 @@ import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../../src/log';
 import { repoLayout } from '../../src/snapshots/repository';
 import { SnapshotPolicy, SnapshotService } from '../../src/snapshots/service';
+import { assertSnapshotsWork, testPolicy } from '../support/snapshots';
 import { makeTempDirs, SIDECAR_DIR, TempDirs } from '../support/sidecar';
 
 const STANDIN = path.join(SIDECAR_DIR, 'test', 'fixtures', 'bin', 'restic-standin');
 const quiet = createLogger('error', 'test', () => undefined);
 
 function policy(over: Partial<SnapshotPolicy> = {}): SnapshotPolicy {
-  return {
-    cap_bytes: 3e9,
-    exclude: ['.cache'],
-    restic: STANDIN,
-    schedule_minutes: 0,
-    keep_last: 0,
-    keep_daily: 0,
-    keep_weekly: 0,
-    restore_empty_home: false,
-    stop_grace_seconds: 1,
-    ...over
-  };
+  return testPolicy({ restic: STANDIN, stop_grace_seconds: 1, ...over });
 }
 
 interface Failure {
@@ -93,10 +83,7 @@ describe('restic deadlines', () => {
   async function recovers(s: SnapshotService): Promise<void> {
     fs.rmSync(modeFile, { force: true });
     fs.writeFileSync(path.join(dirs.home, 'notes.txt'), `notes ${Date.now()}\n`);
-    const next = await s.create('manual');
-    assert.ok(next.id);
-    const check = await s.check();
-    assert.ok(check.ok, check.output);
+    await assertSnapshotsWork(s);
   }
 
   test('a restic that never ends is stopped at its deadline, the caller is told what timed out, and the queue moves on', async () => {
@@ -188,10 +175,7 @@ describe('a disk that fills during a snapshot', { skip: process.getuid?.() === 0
       assert.ok(Date.now() - started < 20_000, `stopped after ${Date.now() - started} ms`);
       fs.rmSync(modeFile);
       fs.rmSync(path.join(repoLayout(stateDir).root, 'filler'));
-      const ok = await s.create('manual');
-      assert.ok(ok.id);
-      const check = await s.check();
-      assert.ok(check.ok, check.output);
+      await assertSnapshotsWork(s);
     } finally {
       s.stop();
     }

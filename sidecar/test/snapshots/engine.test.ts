@@ -15,22 +15,13 @@ import { scanHome } from '../../src/snapshots/homeScan';
 import { repoLayout } from '../../src/snapshots/repository';
 import { runRestic } from '../../src/snapshots/restic';
 import { OverCapError, SnapshotPolicy, SnapshotService } from '../../src/snapshots/service';
+import { assertSnapshotsWork, testPolicy } from '../support/snapshots';
 import { makeTempDirs, TempDirs } from '../support/sidecar';
 
 const quiet = createLogger('error', 'test', () => undefined);
 
 function policy(over: Partial<SnapshotPolicy> = {}): SnapshotPolicy {
-  return {
-    cap_bytes: 3e9,
-    exclude: ['.cache'],
-    restic: 'restic',
-    schedule_minutes: 0,
-    keep_last: 0,
-    keep_daily: 0,
-    keep_weekly: 0,
-    restore_empty_home: true,
-    ...over
-  };
+  return testPolicy({ restore_empty_home: true, ...over });
 }
 
 async function open(dirs: TempDirs, over: Partial<SnapshotPolicy> = {}): Promise<SnapshotService> {
@@ -220,10 +211,7 @@ describe('snapshot engine', () => {
     await assert.rejects(pending);
     const reopened = await open(dirs);
     try {
-      const again = await reopened.create('manual');
-      assert.ok(again.id);
-      const check = await reopened.check();
-      assert.ok(check.ok, check.output);
+      await assertSnapshotsWork(reopened);
     } finally {
       reopened.stop();
       fs.rmSync(path.join(dirs.home, 'bulk'), { recursive: true });
@@ -386,10 +374,7 @@ describe('other filesystems', { skip: process.getuid?.() === 0 ? false : 'needs 
       });
       fs.rmSync(path.join(home, 'big.bin'));
       fs.writeFileSync(path.join(home, 'small.txt'), 'fits');
-      const ok = await s.create('manual');
-      assert.ok(ok.id);
-      const check = await s.check();
-      assert.ok(check.ok, check.output);
+      await assertSnapshotsWork(s);
     } finally {
       s.stop();
     }

@@ -16,7 +16,8 @@ import { NotebookUser } from '../../src/jupyter/notebookUser';
 import { createLogger } from '../../src/log';
 import { repoLayout } from '../../src/snapshots/repository';
 import { runRestic } from '../../src/snapshots/restic';
-import { SnapshotPolicy, SnapshotService } from '../../src/snapshots/service';
+import { SnapshotService } from '../../src/snapshots/service';
+import { testPolicy } from '../support/snapshots';
 import { makeTempDirs, TempDirs } from '../support/sidecar';
 import { asUserArgs, notebookUser, startSwapper, treeListing } from '../support/swap';
 
@@ -26,19 +27,6 @@ const CANARY = `root-only canary ${process.pid}-${Date.now()}`;
 /** How many times each race is run. */
 const ROUNDS = 200;
 
-function policy(over: Partial<SnapshotPolicy> = {}): SnapshotPolicy {
-  return {
-    cap_bytes: 3e9,
-    exclude: ['.cache'],
-    restic: 'restic',
-    schedule_minutes: 0,
-    keep_last: 0,
-    keep_daily: 0,
-    keep_weekly: 0,
-    restore_empty_home: false,
-    ...over
-  };
-}
 
 describe('snapshots when the notebook user attacks the home', { skip }, () => {
   let dirs: TempDirs;
@@ -82,7 +70,7 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
     rootOnlyBefore = treeListing(rootOnly);
     fs.mkdirSync(path.join(dirs.stateDir, 'secrets'), { recursive: true, mode: 0o700 });
     const log = createLogger('warn', 'test', line => logs.push(JSON.parse(line) as { msg: string; skipped?: string[] }));
-    service = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: policy(), runAs: { user, deviceGid: null }, log });
+    service = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: testPolicy(), runAs: { user, deviceGid: null }, log });
     await service.init();
     assert.equal(service.reason, null);
   });
@@ -392,7 +380,7 @@ describe('a repository made by root before the workspace had a notebook user', {
   test('is handed to the user at start, and its snapshots can still be listed and restored', async () => {
     const user = notebookUser();
     fs.writeFileSync(path.join(dirs.home, 'old.txt'), 'from before\n');
-    const asRoot = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: policy(), runAs: null, log: quiet });
+    const asRoot = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: testPolicy(), runAs: null, log: quiet });
     await asRoot.init();
     const old = await asRoot.create('manual');
     asRoot.stop();
@@ -401,7 +389,7 @@ describe('a repository made by root before the workspace had a notebook user', {
 
     fs.chownSync(dirs.home, user.uid, user.gid);
     fs.chownSync(path.join(dirs.home, 'old.txt'), user.uid, user.gid);
-    const s = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: policy(), runAs: { user, deviceGid: null }, log: quiet });
+    const s = new SnapshotService({ home: dirs.home, stateDir: dirs.stateDir, policy: testPolicy(), runAs: { user, deviceGid: null }, log: quiet });
     await s.init();
     try {
       assert.equal(s.reason, null);
