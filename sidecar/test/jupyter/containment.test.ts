@@ -199,6 +199,9 @@ for (const strategy of ['cgroup', 'uid'] as ContainmentStrategy[]) {
     });
 
     test('what a killed sidecar left running is gone once the workspace starts again', async () => {
+      // Awake again before the start: the idle stop above ended the heartbeats, and on a loaded machine the start and
+      // the kernel can take longer than the idle timeout, which would stop the workspace under the test.
+      keepAwake();
       const start = await fetchJson(sidecar.apiUrl('server/start'), { method: 'POST', headers: { ...tokenHeader(sidecar), 'content-type': 'application/json' }, body: '{}' });
       assert.ok(start.status === 200 || start.status === 202, JSON.stringify(start.body));
       await waitFor('the workspace running again', async () => ((await getStatus(sidecar)).jupyter.state === 'running' ? true : undefined), { timeoutMs: 120_000 });
