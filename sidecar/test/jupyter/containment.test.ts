@@ -90,9 +90,16 @@ for (const strategy of ['cgroup', 'uid'] as ContainmentStrategy[]) {
      */
     async function startDetached(): Promise<number> {
       const pidFile = path.join(dirs.home, `detached-${++detachedCount}.pid`);
+      // The cell waits for the pid file: `setsid -f` returns once it has forked, and shutting the kernel down kills its
+      // process group, which the child is still in until it has called setsid (on a loaded machine, often).
       await runInNewKernel(
         sidecar,
-        `import subprocess\nsubprocess.run(['setsid', '-f', 'sh', '-c', 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sleep 1000', ${JSON.stringify(pidFile)}], check=True)`
+        [
+          'import os, subprocess, time',
+          `subprocess.run(['setsid', '-f', 'sh', '-c', 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sleep 1000', ${JSON.stringify(pidFile)}], check=True)`,
+          'deadline = time.monotonic() + 60',
+          `while not os.path.exists(${JSON.stringify(pidFile)}) and time.monotonic() < deadline: time.sleep(0.05)`
+        ].join('\n')
       );
       const pid = await waitFor('the detached process to write its pid', () => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : undefined));
       const jupyterPid = (await getStatus(sidecar)).jupyter.pid as number;
