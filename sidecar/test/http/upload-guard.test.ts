@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { WorkspaceError } from '../../src/errors';
 import { createUploadGuard } from '../../src/http/uploadGuard';
-import type { HomeMeasurement } from '../../src/snapshots/service';
 
 const req = (method: string, url: string, length?: number): http.IncomingMessage =>
   ({ method, url, headers: length === undefined ? {} : { 'content-length': String(length) } }) as unknown as http.IncomingMessage;
