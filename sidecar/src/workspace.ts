@@ -28,7 +28,7 @@ import { IdleController } from './idle/controller';
 import { watchKernelActivity } from './idle/kernelActivity';
 import { LeaseTable } from './idle/leases';
 import { processUid } from './idle/processOwner';
-import { createStoppedGate } from './idle/stoppedGate';
+import { createStoppedGate } from './http/stoppedGate';
 import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';
 import { createUploadGuard } from './http/uploadGuard';

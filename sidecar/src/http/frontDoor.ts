@@ -1,13 +1,14 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { StartupError, unauthorized, WorkspaceError } from '../errors';
+import { badRequest, notFound, StartupError, unauthorized, WorkspaceError } from '../errors';
+import { internalError, refuseOnSocket, sendError } from './answers';
 import { Logger } from '../log';
 import { FrontDoorAuth, Identification } from './auth';
 import { pathOf } from './credentials';
 import { FrontDoorGuard } from './guard';
 import { Login } from './login';
 import { ForwardAs, ForwardOptions, hasBody, JupyterProxy } from './proxy';
-import type { StoppedGate } from '../idle/stoppedGate';
+import type { StoppedGate } from './stoppedGate';
 import type { UploadVerdict } from './uploadGuard';
 
 export interface FrontDoorOptions {
@@ -34,40 +35,6 @@ export interface FrontDoorOptions {
 
 /** As much header as Jupyter (tornado) accepts: cookie-heavy JupyterHub domains need it. */
 export const MAX_HEADER_BYTES = 64 * 1024;
-
-const INTERNAL = 'Internal error in the workspace service; the details are in its log.';
-
-function jsonBody(message: string, code: string, details: Record<string, unknown> = {}): { head: Record<string, string>; body: string } {
-  const body = JSON.stringify({ ...details, message, code });
-  return { head: { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': String(Buffer.byteLength(body)) }, body };
-}
-
-function refuse(res: http.ServerResponse, err: WorkspaceError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const { head, body } = jsonBody(err.message, err.code, err.details);
-  res.writeHead(err.status, head);
-  res.end(body);
-}
-
-/** A whole HTTP/1.1 answer on a raw socket (refused upgrades, requests Node could not parse). */
-export function rawAnswer(socket: Socket, status: number, message: string, code: string): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = JSON.stringify({ message, code });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
-}
-
-function refuseUpgrade(socket: Socket, err: WorkspaceError): void {
-  rawAnswer(socket, err.status, err.message, err.code);
-}
 
 /**
  * The one public port: the sidecar's API under its prefix, everything else
@@ -104,7 +71,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       // Jupyter reads credentials from form bodies too (?token= in the body): no body goes to it
       // unless the front door knows who sent it.
       req.resume();
-      refuse(res, unauthorized('Authentication required: log in to the workspace, or send "Authorization: token <token>".'));
+      sendError(res, unauthorized('Authentication required: log in to the workspace, or send "Authorization: token <token>".'));
       return;
     }
     if (who.kind === 'user' && who.via === 'cookie') {
@@ -121,7 +88,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
       // reports a network error instead of showing the 413's message.
       req.resume();
-      refuse(res, verdict.refuse);
+      sendError(res, verdict.refuse);
       return;
     }
     if (verdict) {
@@ -150,7 +117,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     const target = isApi(req.url) ? 'api' : 'jupyter';
     guard.check(req, target, true);
     if (target === 'api') {
-      rawAnswer(socket, 404, 'No WebSocket routes here.', 'not_found');
+      refuseOnSocket(socket, notFound('No WebSocket routes here.'));
       return;
     }
     if (stoppedGate?.upgrade(req, socket)) {
@@ -164,17 +131,11 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     const fail = (err: unknown): void => {
       if (err instanceof WorkspaceError) {
         req.resume();
-        refuse(res, err);
+        sendError(res, err);
         return;
       }
       unexpected(err, req);
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      const { head, body } = jsonBody(INTERNAL, 'internal');
-      res.writeHead(500, head);
-      res.end(body);
+      sendError(res, internalError());
     };
     try {
       onRequest(req, res, fail);
@@ -193,11 +154,11 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
     socket.on('error', () => socket.destroy());
     const fail = (err: unknown): void => {
       if (err instanceof WorkspaceError) {
-        refuseUpgrade(socket, err);
+        refuseOnSocket(socket, err);
         return;
       }
       unexpected(err, req);
-      rawAnswer(socket, 500, INTERNAL, 'internal');
+      refuseOnSocket(socket, internalError());
     };
     try {
       onUpgrade(req, socket, head).catch(fail);
@@ -208,11 +169,11 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     if (tooLarge) {
-      rawAnswer(socket, 431, `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.`, 'too_large');
+      refuseOnSocket(socket, new WorkspaceError(431, `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.`, 'too_large'));
     } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      rawAnswer(socket, 408, 'The request took too long to arrive.', 'bad_request');
+      refuseOnSocket(socket, new WorkspaceError(408, 'The request took too long to arrive.', 'bad_request'));
     } else {
-      rawAnswer(socket, 400, 'Malformed request.', 'bad_request');
+      refuseOnSocket(socket, badRequest('Malformed request.'));
     }
   });
   return server;

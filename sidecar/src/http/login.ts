@@ -5,6 +5,8 @@
  * token, only its own, which no client may use.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WorkspaceError } from '../errors';
+import { sendError } from './answers';
 import { pathOf, searchParams } from './credentials';
 import { sameSecret } from './auth';
 import { RawHeaders } from './headers';
@@ -84,8 +86,7 @@ export function createLogin(o: LoginOptions) {
     async submit(req: IncomingMessage, res: ServerResponse): Promise<LoginOutcome> {
       const form = await readForm(req);
       if (form === null) {
-        res.writeHead(413, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(JSON.stringify({ message: 'A login form is smaller than this.', code: 'too_large' }));
+        sendError(res, new WorkspaceError(413, 'A login form is smaller than this.', 'too_large'));
         return { answered: true };
       }
       const typed = form.get('password') ?? '';

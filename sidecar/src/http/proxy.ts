@@ -1,6 +1,7 @@
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
-import { WorkspaceError } from '../errors';
+import { jupyterUnavailable, WorkspaceError } from '../errors';
+import { refuseOnSocket, sendError } from './answers';
 import { Logger } from '../log';
 import { pathOf, withoutTokenParams } from './credentials';
 import { isDisconnect } from './disconnects';
@@ -65,26 +66,8 @@ export const COMPRESSION_DEFAULTS: Required<CompressionOptions> = {
 const CACHE_ENTRY_SHARE = 4;
 
 const UNAVAILABLE = 'The Jupyter server is restarting or not running. Try again in a moment.';
-
-function sendJson(res: http.ServerResponse, status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...extra });
-  res.end(JSON.stringify(body));
-}
-
-function rejectUpgrade(socket: Socket, status: number, message: string, extra = ''): void {
-  if (!socket.writable) {
-    return;
-  }
-  const body = JSON.stringify({ message, code: 'jupyter_unavailable' });
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n${extra}` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
-}
+const RETRY_LATER = { 'Retry-After': '5' };
+const notAnswering = (err: Error): WorkspaceError => new WorkspaceError(502, `The Jupyter server did not answer: ${err.message}`, 'jupyter_unavailable');
 
 /** Whether a request carries a body (and so cannot simply be sent again). */
 export function hasBody(req: http.IncomingMessage): boolean {
@@ -149,7 +132,7 @@ export class JupyterProxy {
       return;
     }
     if (!(await this.options.waitForJupyter())) {
-      sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
+      sendError(res, jupyterUnavailable(UNAVAILABLE), RETRY_LATER);
       return;
     }
     this.forward(req, res, forward, true);
@@ -158,7 +141,7 @@ export class JupyterProxy {
   async ws(req: http.IncomingMessage, socket: Socket, head: Buffer, as: ForwardAs): Promise<void> {
     socket.setNoDelay(true);
     if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
-      rejectUpgrade(socket, 503, UNAVAILABLE, 'Retry-After: 5\r\n');
+      refuseOnSocket(socket, jupyterUnavailable(UNAVAILABLE), RETRY_LATER);
       return;
     }
     tunnelWebSocket(req, socket, head, {
@@ -168,7 +151,7 @@ export class JupyterProxy {
       trustForwarded: this.options.trustsForwardedHeaders?.(req) ?? false,
       fail: (s, err) => {
         this.options.log.warn('Jupyter did not accept a WebSocket', { url: this.safeUrl(req), error: err.message });
-        rejectUpgrade(s, 502, `The Jupyter server did not answer: ${err.message}`);
+        refuseOnSocket(s, notAnswering(err));
       },
       ended: err => {
         if (err && !isDisconnect(err)) {
@@ -305,7 +288,7 @@ export class JupyterProxy {
         return;
       }
       this.options.log.warn('Jupyter did not answer', { url: this.safeUrl(req), error: err.message });
-      sendJson(res, 502, { message: `The Jupyter server did not answer: ${err.message}`, code: 'jupyter_unavailable' });
+      sendError(res, notAnswering(err));
     });
 
     if (forward.body) {
@@ -351,7 +334,7 @@ export class JupyterProxy {
       upReq.destroy();
       req.resume();
       const err = limit.refusal();
-      sendJson(res, err.status, { ...err.details, message: err.message, code: err.code });
+      sendError(res, err);
     };
     req.on('data', count);
     req.once('end', () => {
@@ -368,7 +351,7 @@ export class JupyterProxy {
       await new Promise(resolve => setTimeout(resolve, afterMs));
     }
     if (!this.options.isRunning() && !(await this.options.waitForJupyter())) {
-      sendJson(res, 503, { message: UNAVAILABLE, code: 'jupyter_unavailable' }, { 'retry-after': '5' });
+      sendError(res, jupyterUnavailable(UNAVAILABLE), RETRY_LATER);
       return;
     }
     if (!res.destroyed) {

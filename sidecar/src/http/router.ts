@@ -6,8 +6,8 @@
  * stream, as Server-Sent Events and downloads need), with a few fields added.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ErrorBody } from '@jupyterlab-gpu-workspace/api';
-import { WorkspaceError } from '../errors';
+import { notFound, WorkspaceError } from '../errors';
+import { internalError, sendError, sendJson } from './answers';
 import { pathOf, searchParams } from './credentials';
 import { isDisconnect } from './disconnects';
 
@@ -42,22 +42,6 @@ interface Route {
 /** Content types whose bodies are read as JSON (text/plain too: a simple fetch without a preflight). */
 const JSON_TYPES = /^(application\/json|text\/plain)\s*(;|$)/i;
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('content-length', Buffer.byteLength(text));
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, status: number, body: ErrorBody): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  sendJson(res, status, body);
-}
 
 /** Reads a JSON body of at most `limit` bytes; throws a WorkspaceError-shaped refusal otherwise. */
 function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
@@ -195,9 +179,9 @@ export class Router {
     if (found === null) {
       if (allowed.length) {
         res.setHeader('allow', allowed.join(', '));
-        sendError(res, 405, { message: `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}.`, code: 'method_not_allowed' });
+        sendError(res, new WorkspaceError(405, `${req.method} is not allowed on ${path}; use ${allowed.join(' or ')}.`, 'method_not_allowed'));
       } else {
-        sendError(res, 404, { message: `No such API route: ${req.method} ${path}`, code: 'not_found' });
+        sendError(res, notFound(`No such API route: ${req.method} ${path}`));
       }
       return;
     }
@@ -219,8 +203,7 @@ export class Router {
       await found.route.handler(apiReq, apiRes);
     } catch (err) {
       if (err instanceof WorkspaceError) {
-        // Details first: they may add fields (an over-cap refusal lists `largest`), never replace these two.
-        sendError(res, err.status, { ...err.details, message: err.message, code: err.code });
+        sendError(res, err);
         return;
       }
       if (isDisconnect(err) || req.destroyed) {
@@ -229,7 +212,7 @@ export class Router {
         return;
       }
       options.onUnexpectedError(err, req);
-      sendError(res, 500, { message: 'Internal error in the workspace service; the details are in its log.', code: 'internal' });
+      sendError(res, internalError());
     }
   }
 }
