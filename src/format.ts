@@ -22,17 +22,8 @@ export function remainingNow(remaining: number, burnRate: number, receivedAt: nu
   return Math.max(0, remaining - (burnRate * Math.max(0, now - receivedAt)) / 1000);
 }
 
-/** "1.23 GB", "640 kB": decimal units, as the cap ("3 GB") is stated. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = Math.max(0, bytes);
-  let i = 0;
-  while (value >= 1000 && i < units.length - 1) {
-    value /= 1000;
-    i++;
-  }
-  return i === 0 ? `${value} B` : `${value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : value.toFixed(0)} ${units[i]}`;
-}
+/** The one size formatter, shared with the sidecar's messages. */
+export { formatBytes } from '@jupyterlab-gpu-workspace/api';
 
 /** The usage level the meter shows: warning from 90 % of the cap, over above it. */
 export function usageLevel(used: number, cap: number): 'ok' | 'warning' | 'over' {

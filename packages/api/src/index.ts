@@ -3,9 +3,12 @@
  * between the JupyterLab extension, the sidecar and the tests. The sidecar's
  * handlers are typed against these, the extension reads them, and
  * `sidecar/openapi.yaml` documents them (a test checks the document against
- * the sidecar's real router). Types only, plus a few constants: nothing here
- * may pull in Node or browser code.
+ * the sidecar's real router). Types only, plus a few constants and the one
+ * size formatter both sides write with: nothing here may pull in Node or
+ * browser code.
  */
+
+export { formatBytes } from './format';
 
 /** Bumped only on breaking changes; the path segment /api/v1 follows it. */
 export const API_VERSION = 1;

@@ -8,13 +8,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
+import { loadWorkspaceConfig } from '../workspaceConfig';
 import { StartupError, WorkspaceError } from '../errors';
 import { RunAs } from '../jupyter/launch';
 import { lookupUser } from '../jupyter/notebookUser';
 import { createLogger } from '../log';
 import { repoLayout } from '../snapshots/repository';
-import { formatBytes, SnapshotService, snapshotPolicy } from '../snapshots/service';
+import { formatBytes } from '@jupyterlab-gpu-workspace/api';
+import { SnapshotService, snapshotPolicy } from '../snapshots/service';
 
 const USAGE =
   'usage: gpu-workspace snapshot create|list|check --state-dir S [--config C] [--home H] [--json] | ' +
@@ -43,7 +44,7 @@ async function openService(values: Record<string, string | boolean | undefined>)
   if (typeof stateDir !== 'string' || !stateDir) {
     throw new UsageError('--state-dir is required: the state directory of the workspace whose snapshots to use.');
   }
-  const config = loadConfig(typeof values.config === 'string' ? values.config : undefined);
+  const config = loadWorkspaceConfig(typeof values.config === 'string' ? values.config : undefined);
   const layout = repoLayout(stateDir, config.snapshots.restic);
   let home = typeof values.home === 'string' ? values.home : '';
   if (!home) {

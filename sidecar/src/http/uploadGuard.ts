@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import * as path from 'node:path';
 import { WorkspaceError } from '../errors';
-import { formatBytes, HomeMeasurement } from '../snapshots/service';
+import { formatBytes } from '@jupyterlab-gpu-workspace/api';
+import type { HomeMeasurement } from '../snapshots/service';
 
 export interface UploadGuardOptions {
   /** Where Jupyter's Contents API lives, e.g. "/user/alice/api/contents/". */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { RunAs } from '../jupyter/launch';
 import { giveToUser, UserFiles } from '../snapshots/homeFiles';
-import { globToRegExp } from '../snapshots/service';
+import { globToRegExp } from '../glob';
 
 /** Whether a name matches one of the `home.exclude` globs (caches: neither snapshotted nor part of a template). */
 export function excludedBy(excludes: string[]): (name: string) => boolean {

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import { ZipFile } from 'yazl';
 import { startHelper } from '../jupyter/helperProcess';
 import { RunAs } from '../jupyter/launch';
-import { globToRegExp } from './service';
+import { globToRegExp } from '../glob';
 
 /**
  * Streams the home folder as a zip (yazl: files are opened one at a time as

@@ -6,10 +6,11 @@ import type {
   SnapshotInfo,
   SnapshotTrigger
 } from '@jupyterlab-gpu-workspace/api';
-import { SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
+import { formatBytes, SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ResticTimeouts, WorkspaceConfig } from '../config/schema';
+import { globToRegExp } from '../glob';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
@@ -120,39 +121,9 @@ function escapeGlob(p: string): string {
   return p.replace(/[\\*?[\]]/g, c => `\\${c}`);
 }
 
-/** An exclude pattern (a name glob: *, ?, [abc]) as a regular expression over one name. */
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') out += '[^/]*';
-    else if (c === '?') out += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 1);
-      if (end < 0) out += '\\[';
-      else {
-        out += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\]/g, ch => `\\${ch}`);
-  }
-  return new RegExp(`^${out}$`);
-}
-
 function stamp(d: Date): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}${pad(d.getMinutes())}`;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
 
 /** What uses the space, for a message: the largest three, and the Trash where it counts and holds something. */

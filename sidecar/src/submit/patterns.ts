@@ -1,4 +1,4 @@
-import { globToRegExp } from '../snapshots/service';
+import { globToRegExp } from '../glob';
 
 /**
  * The operator's paths and globs (`submit.required`, a conversion's `from`),

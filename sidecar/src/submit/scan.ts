@@ -1,7 +1,7 @@
 import type { SubmitConversion, SubmitFile, SubmitItem, SubmitSkipped } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { globToRegExp } from '../snapshots/service';
+import { globToRegExp } from '../glob';
 import { conversionOutput, HomePattern, isWildcard, matchesName, parsePattern } from './patterns';
 
 /** The names the archive's own manifest takes at its top; a home file of that name stays out. */

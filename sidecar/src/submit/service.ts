@@ -19,7 +19,7 @@ import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { Database } from '../quota/db';
 import { Ledger } from '../quota/ledger';
-import { formatBytes } from '../snapshots/service';
+import { formatBytes } from '@jupyterlab-gpu-workspace/api';
 import { HomeSnapshotter } from '../snapshots/port';
 import { makePrivateDir } from '../state/privateDir';
 import { Delivery, Destination, makeDestination } from './destinations';
