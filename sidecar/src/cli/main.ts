@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
+import { loadWorkspaceConfig } from '../workspaceConfig';
 import { StartupError } from '../errors';
 import { createLogger } from '../log';
 import { runQuota } from './quota';
@@ -72,7 +72,7 @@ async function runServe(args: string[]): Promise<void> {
   if (values['base-url']) {
     env.GPU_WORKSPACE__BASE_URL = JSON.stringify(values['base-url']);
   }
-  const config = loadConfig(values.config, env);
+  const config = loadWorkspaceConfig(values.config, env);
   const token = values.token ?? process.env.GPU_WORKSPACE_TOKEN;
   if (token !== undefined && !/^[A-Za-z0-9_.~-]{8,}$/.test(token)) {
     fail('--token must be at least 8 characters of letters, digits, "-", "_", "." or "~".');

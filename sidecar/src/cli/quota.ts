@@ -5,7 +5,7 @@
  */
 import * as os from 'node:os';
 import { ParseArgsConfig, parseArgs } from 'node:util';
-import { loadConfig } from '../config/load';
+import { loadWorkspaceConfig } from '../workspaceConfig';
 import { Database, ledgerPath, openDatabase } from '../quota/db';
 import { StartupError, WorkspaceError } from '../errors';
 import { Ledger, QuotaSummary, validateGrant } from '../quota/ledger';
@@ -110,7 +110,7 @@ function show(args: string[]): void {
     json: { type: 'boolean', default: false }
   });
   const stateDir = requireStateDir(values['state-dir']);
-  const policy = quotaPolicy(loadConfig(typeof values.config === 'string' ? values.config : undefined).gpu.quota);
+  const policy = quotaPolicy(loadWorkspaceConfig(typeof values.config === 'string' ? values.config : undefined).gpu.quota);
   const summary = withLedger(stateDir, ledger => ledger.summary(policy));
   process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary, policy.hours));
 }

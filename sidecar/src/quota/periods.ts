@@ -67,3 +67,17 @@ export function quotaWindow(period: QuotaPeriod, anchorMs: number, nowMs: number
     }
   }
 }
+
+/** The quota keys of the config that its schema cannot check: the anchor is a date, the period parses. */
+export function quotaConfigProblems(quota: { period: string; period_anchor: string }): string[] {
+  const problems: string[] = [];
+  if (Number.isNaN(Date.parse(quota.period_anchor))) {
+    problems.push(`gpu.quota.period_anchor: "${quota.period_anchor}" is not an ISO 8601 date and time`);
+  }
+  try {
+    parsePeriod(quota.period);
+  } catch (err) {
+    problems.push(`gpu.quota.period: ${(err as Error).message}`);
+  }
+  return problems;
+}

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import { ledgerPath, openDatabase } from '../../src/quota/db';
 import { Ledger } from '../../src/quota/ledger';
-import { loadConfig } from '../../src/config/load';
+import { loadWorkspaceConfig } from '../../src/workspaceConfig';
 import { quotaPolicy } from '../../src/quota/policy';
 import { SIDECAR_DIR, STACK_LINE, TempDirs, makeTempDirs, writeConfig } from '../support/sidecar';
 
@@ -176,12 +176,12 @@ test('without a config file, quota show counts the same allocation as a sidecar 
   const d = dirs();
   const run = await gpuWorkspace('quota', 'show', '--state-dir', d.stateDir, '--json');
   assert.equal(run.code, 0, run.stderr);
-  const defaults = loadConfig(undefined, {});
+  const defaults = loadWorkspaceConfig(undefined, {});
   assert.equal(JSON.parse(run.stdout).allocation_seconds, defaults.gpu.quota.hours * 3600);
 });
 
 test('the gpu.quota section gives the hours, period and anchor', () => {
-  const config = loadConfig(undefined, {});
+  const config = loadWorkspaceConfig(undefined, {});
   assert.deepEqual(quotaPolicy({ ...config.gpu.quota, hours: 8, period: 'week', period_anchor: '2026-01-05T00:00:00+01:00' }), {
     hours: 8,
     period: { kind: 'week' },
