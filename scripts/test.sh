@@ -17,7 +17,7 @@ run_suite() {
 
 run_suite "frontend unit tests" npm run --silent test:frontend
 run_suite "sidecar integration tests" npm run --silent test:sidecar
-run_suite "Python tests (workspace_utils, keep-awake; pytest)" .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+run_suite "Python tests (workspace_utils, keep-awake; pytest)" .venv/bin/python -m pytest -q -p no:cacheprovider test/python
 # Free ports for the UI tests' four workspaces, so a workspace already running here does not collide.
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 export UI_TEST_PORT=${UI_TEST_PORT:-$(free_port)} UI_TEST_GPU_PORT=${UI_TEST_GPU_PORT:-$(free_port)} UI_TEST_IDLE_PORT=${UI_TEST_IDLE_PORT:-$(free_port)} UI_TEST_PROJECT_PORT=${UI_TEST_PROJECT_PORT:-$(free_port)}
