@@ -1,32 +1,33 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { API_PATH } from '@jupyterlab-gpu-workspace/api';
 import { createApi } from './http/api';
 import { FrontDoorAuth, sameSecret } from './http/auth';
-import { createLogin } from './http/login';
+import { createLogin, Login } from './http/login';
 import { SessionKeys } from './http/session';
 import { WorkspaceConfig } from './config/schema';
 import { StartupError } from './errors';
-import { ledgerPath, openDatabase } from './quota/db';
+import { Database, ledgerPath, openDatabase } from './quota/db';
 import { GpuService } from './gpu/service';
 import { Ledger } from './quota/ledger';
 import { createLogger, Logger } from './log';
 import { createFrontDoor, listen } from './http/frontDoor';
-import { createGuard } from './http/guard';
+import { createGuard, FrontDoorGuard } from './http/guard';
 import { JupyterProxy } from './http/proxy';
 import { ensureSecret, prepareStateDir, StateLayout } from './state/dir';
 import { lockStateDir } from './state/lock';
 import { makePrivateDir } from './state/privateDir';
-import { setUpIsolation } from './jupyter/isolation';
-import { setUpContainment } from './jupyter/containment';
+import { IsolationSetup, setUpIsolation } from './jupyter/isolation';
+import { Containment, setUpContainment } from './jupyter/containment';
 import { RunAs } from './jupyter/launch';
-import { cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
-import { JupyterSupervisor } from './jupyter/supervisor';
-import { IdleController } from './idle/controller';
+import { CpuModeEnforcement, cpuModeEnforcement, findDeviceNodes } from './gpu/deviceNodes';
+import { JupyterSupervisor, supervisorTimings } from './jupyter/supervisor';
+import { IdleController, idlePolicy } from './idle/controller';
 import { watchKernelActivity } from './idle/kernelActivity';
-import { LeaseTable } from './idle/leases';
+import { LeaseTable, leasePolicy } from './idle/leases';
 import { processUid } from './idle/processOwner';
 import { createStoppedGate } from './http/stoppedGate';
 import { LiveEvents } from './http/liveEvents';
@@ -37,7 +38,8 @@ import { nbconvertCommand, submitHomeProblems } from './submit/manifest';
 import { SubmitService } from './submit/service';
 import { ResetService, resetPolicy } from './reset/service';
 import { PtyHookRunner } from './hooks/runner';
-import type { HookEvent } from '@jupyterlab-gpu-workspace/api';
+import type { HookEvent, IsolationStatus } from '@jupyterlab-gpu-workspace/api';
+import { Teardown } from './teardown';
 
 export interface ServeOptions {
   port: number;
@@ -101,35 +103,6 @@ function jupyterEnv(asOtherUser: boolean): NodeJS.ProcessEnv {
   return env;
 }
 
-/**
- * Starts the workspace: the front-door HTTP server first (so a taken port
- * fails fast), then Jupyter on its private socket. Resolves once both run.
- */
-export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
-  const { config } = options;
-  const log = options.logger ?? createLogger(config.log_level);
-  const home = path.resolve(options.home);
-  const state = prepareStateDir(options.stateDir);
-  // Before anything touches the socket or the ledger: a second sidecar must not take over the first's.
-  const lock = lockStateDir(state.root);
-  const cleanups: Array<() => void> = [() => lock.release()];
-  const cleanUp = (): void => {
-    for (const step of cleanups.reverse()) {
-      try {
-        step();
-      } catch {
-        // Best effort: the others must still run.
-      }
-    }
-  };
-  try {
-    return await startLocked(options, log, home, state, cleanUp, step => cleanups.push(step));
-  } catch (err) {
-    cleanUp();
-    throw err;
-  }
-}
-
 /** Where Jupyter's socket, cookie secret and start-up token live. */
 interface JupyterRunFiles {
   socketPath: string;
@@ -146,14 +119,14 @@ interface JupyterRunFiles {
  * follow a link of theirs). The cookie secret only signs Jupyter's own
  * identity cookie: the front door never accepts that as a login.
  */
-function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, onClose: (step: () => void) => void): JupyterRunFiles {
+function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, teardown: Teardown): JupyterRunFiles {
   if (!runAs) {
     return { socketPath: state.socketPath, cookieSecretFile: state.cookieSecretFile, tokenFile: path.join(path.dirname(state.socketPath), 'jupyter_token') };
   }
   const socketDir = makePrivateDir('gpu-workspace-jupyter-', runAs.user);
   const readDir = makePrivateDir('gpu-workspace-jupyter-files-');
   fs.chmodSync(readDir, 0o711);
-  onClose(() => {
+  teardown.add('jupyter run files', () => {
     fs.rmSync(socketDir, { recursive: true, force: true });
     fs.rmSync(readDir, { recursive: true, force: true });
   });
@@ -165,16 +138,80 @@ function jupyterRunFiles(state: StateLayout, runAs: RunAs | null, onClose: (step
   return { socketPath: path.join(socketDir, 'jupyter.sock'), cookieSecretFile, tokenFile: path.join(readDir, 'token') };
 }
 
-async function startLocked(
-  options: ServeOptions,
-  log: Logger,
-  home: string,
-  state: StateLayout,
-  cleanUp: () => void,
-  onClose: (step: () => void) => void
-): Promise<RunningWorkspace> {
+/** What decides where notebook code runs: its user, whether CPU mode holds, what the workspace's processes are, Jupyter's files. */
+interface Processes {
+  isolation: IsolationSetup;
+  isolationStatus: IsolationStatus;
+  enforcement: CpuModeEnforcement;
+  containment: Containment;
+  runFiles: JupyterRunFiles;
+}
+
+/** Jupyter and the records beside it: the ledger, the snapshots, the GPU mode. */
+interface Core {
+  /** Jupyter's environment; GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added once the port is known. */
+  env: NodeJS.ProcessEnv;
+  jupyterCommand: string[];
+  supervisor: JupyterSupervisor;
+  db: Database;
+  ledger: Ledger;
+  snapshots: SnapshotService;
+  gpu: GpuService;
+  /** The ledger did not exist yet: the home is as the operator provided it. */
+  firstStart: boolean;
+}
+
+/** What the user works with beyond Jupyter. */
+interface Services {
+  leases: LeaseTable;
+  idle: IdleController;
+  hooks: PtyHookRunner;
+  submit: SubmitService;
+  reset: ResetService;
+  events: LiveEvents;
+}
+
+/** Who may call, as the front door and the API check it. */
+interface Access {
+  token: string;
+  /** Kernels hold keep-awake leases with it: it may do that and read the status, nothing else. */
+  kernelToken: string;
+  auth: FrontDoorAuth;
+  guard: FrontDoorGuard;
+  login: Login;
+}
+
+/**
+ * Starts the workspace: the front-door HTTP server first (so a taken port
+ * fails fast), then Jupyter on its private socket. Resolves once both run.
+ * Every part registers its undoing as it is built; close() and a start-up
+ * that fails half way run that one list.
+ */
+export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
   const { config } = options;
-  const isolation = setUpIsolation({ user: config.jupyter.user, deviceGroup: config.gpu.device_group, home });
+  const log = options.logger ?? createLogger(config.log_level);
+  const home = path.resolve(options.home);
+  const state = prepareStateDir(options.stateDir);
+  // Before anything touches the socket or the ledger: a second sidecar must not take over the first's.
+  const lock = lockStateDir(state.root);
+  const teardown = new Teardown(log.child('teardown'));
+  teardown.add('state lock', () => lock.release());
+  try {
+    checkHome(config, home);
+    const processes = setUpProcesses(config, home, state, log, teardown);
+    const core = buildCore(options, log, home, state, processes, teardown);
+    const services = buildServices(options, log, home, state, core, processes, teardown);
+    const access = buildAccess(options, state, core, processes);
+    const server = buildFrontDoor(config, log, home, core, services, processes, access, teardown);
+    return await startInOrder(options, log, state, core, services, processes, access, server, teardown);
+  } catch (err) {
+    await teardown.run();
+    throw err;
+  }
+}
+
+/** The home is a folder, and what submit requires can be in it. */
+function checkHome(config: WorkspaceConfig, home: string): void {
   try {
     if (!fs.statSync(home).isDirectory()) {
       throw new Error('not a directory');
@@ -186,6 +223,10 @@ async function startLocked(
   if (submitProblems.length) {
     throw new StartupError(`Invalid configuration:\n${submitProblems.map(p => `  - ${p}`).join('\n')}`);
   }
+}
+
+function setUpProcesses(config: WorkspaceConfig, home: string, state: StateLayout, log: Logger, teardown: Teardown): Processes {
+  const isolation = setUpIsolation({ user: config.jupyter.user, deviceGroup: config.gpu.device_group, home });
   if (!isolation.status.enforced) {
     log.warn('notebook code is not isolated from the sidecar', { reason: isolation.status.reason });
   }
@@ -200,51 +241,120 @@ async function startLocked(
   }
   // Before Jupyter's first start, which begins by ending whatever a killed sidecar left in the workspace.
   const containment = setUpContainment({ setting: config.jupyter.containment, stateDir: state.root, runAs: isolation.runAs });
-  onClose(() => containment.closeSync());
+  teardown.add('containment', () => containment.close());
   if (containment.status.escapes) {
     log.warn('processes that detach from Jupyter outlive stops and GPU switches', { reason: containment.status.reason });
   }
-  const isolationStatus = { ...isolation.status, containment: containment.status };
-  const { socketPath, cookieSecretFile, tokenFile } = jupyterRunFiles(state, isolation.runAs, onClose);
-  const token = options.token ?? ensureSecret(state.tokenFile);
-  const base = config.base_url;
-  // Kernels hold keep-awake leases with this token: it may do that and read the status, nothing else.
-  // It lives as long as this sidecar (kernels do not outlive it).
-  const kernelToken = randomBytes(24).toString('hex');
-  // GPU_WORKSPACE_URL and GPU_WORKSPACE_TOKEN are added to it once the port is known (before Jupyter starts).
-  const env = jupyterEnv(isolation.runAs !== null);
+  const runFiles = jupyterRunFiles(state, isolation.runAs, teardown);
+  return { isolation, isolationStatus: { ...isolation.status, containment: containment.status }, enforcement, containment, runFiles };
+}
 
+function buildCore(options: ServeOptions, log: Logger, home: string, state: StateLayout, p: Processes, teardown: Teardown): Core {
+  const { config } = options;
+  const runAs = p.isolation.runAs;
+  const env = jupyterEnv(runAs !== null);
   const jupyterCommand = config.jupyter.command.length ? config.jupyter.command : defaultJupyterCommand();
   const supervisor = new JupyterSupervisor({
     command: jupyterCommand,
     extraArgs: config.jupyter.extra_args,
     home,
-    socketPath,
-    cookieSecretFile,
-    tokenFile,
+    ...p.runFiles,
     deleteToTrash: config.home.trash,
-    baseUrl: base,
+    baseUrl: config.base_url,
     env,
-    runAs: isolation.runAs,
-    containment,
-    startTimeoutMs: config.jupyter.start_timeout_seconds * 1000,
-    stopTimeoutMs: config.jupyter.stop_timeout_seconds * 1000,
-    backoffInitialMs: config.jupyter.restart_backoff_initial_seconds * 1000,
-    backoffMaxMs: config.jupyter.restart_backoff_max_seconds * 1000,
+    runAs,
+    containment: p.containment,
+    ...supervisorTimings(config),
     log: log.child('supervisor')
   });
-  // The ledger is made at the first start: before it exists, the home is as the operator provided it.
+  teardown.add('jupyter', () => supervisor.stop());
   const firstStart = !fs.existsSync(ledgerPath(state.root));
   const db = openDatabase(ledgerPath(state.root));
+  teardown.add('ledger', () => {
+    db.close();
+  });
   const ledger = new Ledger(db);
-  const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs: isolation.runAs, log: log.child('snapshots') });
+  const snapshots = new SnapshotService({ home, stateDir: state.root, policy: snapshotPolicy(config), runAs, log: log.child('snapshots') });
+  teardown.add('snapshots', () => snapshots.stop());
   const gpu = new GpuService(config.gpu, ledger, supervisor, log.child('gpu'), {
-    cpuModeEnforcement: enforcement,
+    cpuModeEnforcement: p.enforcement,
     snapshotter: config.snapshots.before_gpu_switch ? snapshots : undefined
   });
-  const holdMs = config.jupyter.request_hold_seconds * 1000;
-  const waitForJupyter = (): Promise<boolean> => supervisor.whenRunning(holdMs);
-  const userName = isolation.status.user;
+  teardown.add('gpu', () => gpu.stop());
+  return { env, jupyterCommand, supervisor, db, ledger, snapshots, gpu, firstStart };
+}
+
+function buildServices(options: ServeOptions, log: Logger, home: string, state: StateLayout, core: Core, p: Processes, teardown: Teardown): Services {
+  const { config } = options;
+  const { supervisor, snapshots, gpu, ledger } = core;
+  const runAs = p.isolation.runAs;
+  // What the idle stop, the end of keep-awake and a submission snapshot with (the caller may give none: null).
+  const snapshotter = options.snapshotter === undefined ? snapshots : options.snapshotter;
+  const leases = new LeaseTable({ policy: leasePolicy(config), ownerUid: runAs?.user.uid ?? (process.getuid?.() ?? 0), processUid });
+  const idle = new IdleController({ policy: idlePolicy(config), leases, supervisor, snapshotter, log: log.child('idle') });
+  teardown.add('idle', () => idle.close());
+  const hooks = new PtyHookRunner({
+    runAs,
+    home,
+    env: () => core.env,
+    // `jupyter nbconvert` in a hook is the workspace's own Jupyter, as in its terminals.
+    pathPrepend: path.isAbsolute(core.jupyterCommand[0]) ? [path.dirname(core.jupyterCommand[0])] : [],
+    log: log.child('hooks')
+  });
+  teardown.add('hooks', () => hooks.close());
+  const submit = new SubmitService({
+    config: config.submit,
+    home,
+    stateDir: state.root,
+    exclude: config.home.exclude,
+    runAs,
+    db: core.db,
+    ledger,
+    snapshotter,
+    hooks,
+    nbconvert: nbconvertCommand(config.submit.nbconvert_command, core.jupyterCommand),
+    log: log.child('submit')
+  });
+  const reset = new ResetService({
+    home,
+    stateDir: state.root,
+    policy: resetPolicy(config),
+    runAs,
+    firstStart: core.firstStart,
+    supervisor,
+    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
+    snapshotter: snapshots,
+    restorer: snapshots,
+    hooks,
+    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
+    log: log.child('reset')
+  });
+  const events = liveEvents(core, idle, hooks, teardown);
+  return { leases, idle, hooks, submit, reset, events };
+}
+
+/** The page's live channel: every change of Jupyter, the GPU mode, the quota and the idle state, and hook output. */
+function liveEvents(core: Core, idle: IdleController, hooks: PtyHookRunner, teardown: Teardown): LiveEvents {
+  const { supervisor, gpu } = core;
+  const events = new LiveEvents({
+    snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
+  });
+  teardown.add('live events', () => events.close());
+  idle.on('changed', () => events.changed());
+  idle.on('notice', notice => events.notice(notice));
+  hooks.on('hook', (event: HookEvent) => events.hook(event));
+  gpu.on('changed', () => events.changed());
+  supervisor.on('state', () => events.changed());
+  return events;
+}
+
+function buildAccess(options: ServeOptions, state: StateLayout, core: Core, p: Processes): Access {
+  const { config } = options;
+  const { supervisor } = core;
+  const token = options.token ?? ensureSecret(state.tokenFile);
+  // It lives as long as this sidecar (kernels do not outlive it).
+  const kernelToken = randomBytes(24).toString('hex');
+  const userName = p.isolation.status.user;
   const sessions = new SessionKeys(Buffer.from(ensureSecret(state.sessionKeyFile), 'hex'));
   const auth = new FrontDoorAuth({
     token,
@@ -254,134 +364,35 @@ async function startLocked(
     sessions,
     identity: { username: userName, name: userName, display_name: userName }
   });
-  const apiPrefix = `${base}${API_PATH}`;
-  const leases = new LeaseTable({
-    policy: {
-      maxHours: config.keep_awake.max_hours,
-      heartbeatSeconds: config.keep_awake.heartbeat_seconds,
-      maxLeases: config.keep_awake.max_leases,
-      maxAcquiresPerMinute: config.keep_awake.max_acquires_per_minute
-    },
-    ownerUid: isolation.runAs?.user.uid ?? (process.getuid?.() ?? 0),
-    processUid
-  });
-  const idle = new IdleController({
-    policy: {
-      timeoutMinutes: config.idle.timeout_minutes,
-      warningMinutes: config.idle.warning_minutes,
-      signals: config.idle.signals,
-      maxHours: config.keep_awake.max_hours,
-      heartbeatSeconds: config.keep_awake.heartbeat_seconds
-    },
-    leases,
-    supervisor,
-    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
-    log: log.child('idle')
-  });
-  const hooks = new PtyHookRunner({
-    runAs: isolation.runAs,
-    home,
-    env: () => env,
-    // `jupyter nbconvert` in a hook is the workspace's own Jupyter, as in its terminals.
-    pathPrepend: path.isAbsolute(jupyterCommand[0]) ? [path.dirname(jupyterCommand[0])] : [],
-    log: log.child('hooks')
-  });
-  const submit = new SubmitService({
-    config: config.submit,
-    home,
-    stateDir: state.root,
-    exclude: config.home.exclude,
-    runAs: isolation.runAs,
-    db,
-    ledger,
-    snapshotter: options.snapshotter === undefined ? snapshots : options.snapshotter,
-    hooks,
-    nbconvert: nbconvertCommand(config.submit.nbconvert_command, jupyterCommand),
-    log: log.child('submit')
-  });
-  const reset = new ResetService({
-    home,
-    stateDir: state.root,
-    policy: resetPolicy(config),
-    runAs: isolation.runAs,
-    firstStart,
-    supervisor,
-    blockedBy: () => (gpu.status().mode === 'switching' ? 'A GPU switch is under way. Try again once it is over.' : null),
-    snapshotter: snapshots,
-    restorer: snapshots,
-    hooks,
-    audit: (actor, action, detail) => ledger.audit(actor, action, detail),
-    log: log.child('reset')
-  });
-  const events = new LiveEvents({
-    snapshot: () => ({ jupyter: supervisor.status(), gpu: gpu.status(), quota: gpu.quotaStatus(), idle: idle.status() })
-  });
-  idle.on('changed', () => events.changed());
-  idle.on('notice', notice => events.notice(notice));
-  hooks.on('hook', (event: HookEvent) => events.hook(event));
-  gpu.on('changed', () => events.changed());
-  supervisor.on('state', () => events.changed());
-  const stopKernelWatch =
-    config.idle.signals === 'user_or_kernels'
-      ? watchKernelActivity({
-          socketPath,
-          baseUrl: base,
-          token: () => supervisor.jupyterToken,
-          intervalMs: config.idle.kernel_poll_seconds * 1000,
-          isRunning: () => supervisor.state === 'running',
-          onBusy: () => idle.activity('kernel'),
-          log: log.child('idle')
-        })
-      : () => undefined;
-  const api = createApi({
-    prefix: apiPrefix,
-    supervisor,
-    auth,
-    gpu,
-    ledger,
-    isolation: isolationStatus,
-    operatorToken: config.operator.token,
-    maxBodyBytes: config.api.max_body_bytes,
-    log: log.child('api'),
-    idle,
-    leases,
-    events,
-    snapshots,
-    submit,
-    reset,
-    hooks
-  });
-  const guard = createGuard({
-    allowedHosts: config.allowed_hosts,
-    listenHost: config.listen_host,
-    trustedProxies: config.trusted_proxies,
-    auth
-  });
-  const proxy = new JupyterProxy({
-    trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
-    jupyterAuthorization: () => `token ${supervisor.jupyterToken}`,
-    upstreamIdleMs: config.front_door.upstream_idle_seconds * 1000,
-    socketPath,
-    isRunning: () => supervisor.state === 'running',
-    waitForJupyter,
-    log: log.child('proxy')
-  });
-
-  // A new Jupyter may serve other files under the same names (an upgraded JupyterLab): keep nothing of the last one's.
-  supervisor.on('state', state => {
-    if (state === 'starting' || state === 'restarting' || state === 'stopping') {
-      proxy.dropIdleConnections();
-      proxy.cache?.clear();
-    }
-  });
+  const guard = createGuard({ allowedHosts: config.allowed_hosts, listenHost: config.listen_host, trustedProxies: config.trusted_proxies, auth });
   const login = createLogin({
-    baseUrl: base,
+    baseUrl: config.base_url,
     token,
     sessions,
     trustsForwardedHeaders: req => guard.trustsForwardedHeaders(req),
     isProtected: value => [kernelToken, supervisor.jupyterToken, config.operator.token].some(t => t !== undefined && sameSecret(t, value))
   });
-  const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle, auth, loginCookie: req => login.loginHeaders(req)[1] });
+  return { token, kernelToken, auth, guard, login };
+}
+
+function buildFrontDoor(config: WorkspaceConfig, log: Logger, home: string, core: Core, s: Services, p: Processes, a: Access, teardown: Teardown): http.Server {
+  const { supervisor, snapshots, gpu, ledger } = core;
+  const base = config.base_url;
+  const apiPrefix = `${base}${API_PATH}`;
+  const api = createApi({
+    prefix: apiPrefix,
+    supervisor,
+    auth: a.auth,
+    gpu,
+    ledger,
+    isolation: p.isolationStatus,
+    operatorToken: config.operator.token,
+    maxBodyBytes: config.api.max_body_bytes,
+    log: log.child('api'),
+    ...s
+  });
+  const proxy = jupyterProxy(config, log, core, p, a, teardown);
+  const stoppedGate = createStoppedGate({ baseUrl: base, apiPrefix, idle: s.idle, auth: a.auth, loginCookie: req => a.login.loginHeaders(req)[1] });
   // A few seconds' old measurement is close enough to refuse what surely crosses the cap; it refreshes in the background.
   const uploadGuard = createUploadGuard({
     contentsPrefix: `${base}api/contents/`,
@@ -394,62 +405,94 @@ async function startLocked(
     apiPrefix,
     api,
     proxy,
-    guard,
-    auth,
-    login,
+    guard: a.guard,
+    auth: a.auth,
+    login: a.login,
     stoppedGate,
     uploadGuard,
     keepAliveTimeoutMs: config.front_door.keep_alive_timeout_seconds * 1000,
     log: log.child('front-door')
   });
-
-  let port: number;
-  try {
-    port = await listen(server, options.port, config.listen_host);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  env.GPU_WORKSPACE_URL = loopbackUrl(config.listen_host, port, base);
-  env.GPU_WORKSPACE_TOKEN = kernelToken;
-  const close = async (): Promise<void> => {
-    idle.close();
-    hooks.close();
-    stopKernelWatch();
-    events.close();
+  teardown.add('front door', () => {
     server.close();
     server.closeAllConnections();
-    snapshots.stop();
-    gpu.stop();
-    await supervisor.stop();
-    await containment.close();
-    proxy.close();
-    db.close();
-    cleanUp();
-  };
-  try {
-    // Before anything reads the home: the first-start template is taken, and a reset a crash interrupted
-    // is finished or rolled back (a home emptied half way must not look like an empty home to restore).
-    await reset.init();
-    // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
-    // Otherwise the repository opens in the background while Jupyter starts.
-    await snapshots.init({ background: true });
-    await snapshots.scan().catch(err => log.warn('cannot measure the home folder', { error: (err as Error).message }));
-    // The GPU mode decides Jupyter's environment, so it is restored before the first start.
-    await gpu.init();
-    await supervisor.start();
-    snapshots.startSchedule();
-  } catch (err) {
-    idle.close();
-    stopKernelWatch();
-    snapshots.stop();
-    gpu.stop();
-    server.close();
-    proxy.close();
-    db.close();
-    throw err;
+  });
+  return server;
+}
+
+/** The pass-through to Jupyter's socket, which forgets its pooled connections and kept assets whenever Jupyter goes. */
+function jupyterProxy(config: WorkspaceConfig, log: Logger, core: Core, p: Processes, a: Access, teardown: Teardown): JupyterProxy {
+  const { supervisor } = core;
+  const holdMs = config.jupyter.request_hold_seconds * 1000;
+  const proxy = new JupyterProxy({
+    trustsForwardedHeaders: req => a.guard.trustsForwardedHeaders(req),
+    jupyterAuthorization: () => `token ${supervisor.jupyterToken}`,
+    upstreamIdleMs: config.front_door.upstream_idle_seconds * 1000,
+    socketPath: p.runFiles.socketPath,
+    isRunning: () => supervisor.state === 'running',
+    waitForJupyter: () => supervisor.whenRunning(holdMs),
+    log: log.child('proxy')
+  });
+  teardown.add('proxy', () => proxy.close());
+  // A new Jupyter may serve other files under the same names (an upgraded JupyterLab): keep nothing of the last one's.
+  supervisor.on('state', state => {
+    if (state === 'starting' || state === 'restarting' || state === 'stopping') {
+      proxy.dropIdleConnections();
+      proxy.cache?.clear();
+    }
+  });
+  return proxy;
+}
+
+/** Listens, then brings the home, the snapshots, the GPU mode and Jupyter up in the order each needs. */
+async function startInOrder(
+  options: ServeOptions,
+  log: Logger,
+  state: StateLayout,
+  core: Core,
+  s: Services,
+  p: Processes,
+  a: Access,
+  server: http.Server,
+  teardown: Teardown
+): Promise<RunningWorkspace> {
+  const { config } = options;
+  const { supervisor, snapshots, gpu } = core;
+  const base = config.base_url;
+  const port = await listen(server, options.port, config.listen_host);
+  core.env.GPU_WORKSPACE_URL = loopbackUrl(config.listen_host, port, base);
+  core.env.GPU_WORKSPACE_TOKEN = a.kernelToken;
+  // Before anything reads the home: the first-start template is taken, and a reset a crash interrupted
+  // is finished or rolled back (a home emptied half way must not look like an empty home to restore).
+  await s.reset.init();
+  // Before Jupyter starts: an empty home gets the latest snapshot back before anyone can write to it.
+  // Otherwise the repository opens in the background while Jupyter starts.
+  await snapshots.init({ background: true });
+  await snapshots.scan().catch(err => log.warn('cannot measure the home folder', { error: (err as Error).message }));
+  // The GPU mode decides Jupyter's environment, so it is restored before the first start.
+  await gpu.init();
+  await supervisor.start();
+  snapshots.startSchedule();
+  watchKernels(config, log, core, s, p.runFiles.socketPath, teardown);
+  s.idle.start();
+  const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${a.token}`;
+  return { url, token: a.token, port, state, supervisor, gpu, idle: s.idle, snapshots, reset: s.reset, hooks: s.hooks, close: () => teardown.run() };
+}
+
+/** With idle.signals user_or_kernels, a busy kernel counts as activity (Jupyter's execution_state, polled). */
+function watchKernels(config: WorkspaceConfig, log: Logger, core: Core, s: Services, socketPath: string, teardown: Teardown): void {
+  if (config.idle.signals !== 'user_or_kernels') {
+    return;
   }
-  const url = `http://${urlHost(config.listen_host)}:${port}${base}lab?token=${token}`;
-  idle.start();
-  return { url, token, port, state, supervisor, gpu, idle, snapshots, reset, hooks, close };
+  const { supervisor } = core;
+  const stop = watchKernelActivity({
+    socketPath,
+    baseUrl: config.base_url,
+    token: () => supervisor.jupyterToken,
+    intervalMs: config.idle.kernel_poll_seconds * 1000,
+    isRunning: () => supervisor.state === 'running',
+    onBusy: () => s.idle.activity('kernel'),
+    log: log.child('idle')
+  });
+  teardown.add('kernel watch', stop);
 }

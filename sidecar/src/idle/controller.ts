@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { IdleNotice, IdleSignals, IdleState, IdleStatus } from '@jupyterlab-gpu-workspace/api';
+import type { WorkspaceConfig } from '../config/schema';
 import { Logger } from '../log';
 import { HomeSnapshotter } from '../snapshots/port';
 import { LeaseTable } from './leases';
@@ -10,6 +11,17 @@ export interface IdlePolicy {
   signals: IdleSignals;
   maxHours: number;
   heartbeatSeconds: number;
+}
+
+/** The inactivity policy of the operator config (a lease's limits bound how long it keeps the workspace awake). */
+export function idlePolicy(config: WorkspaceConfig): IdlePolicy {
+  return {
+    timeoutMinutes: config.idle.timeout_minutes,
+    warningMinutes: config.idle.warning_minutes,
+    signals: config.idle.signals,
+    maxHours: config.keep_awake.max_hours,
+    heartbeatSeconds: config.keep_awake.heartbeat_seconds
+  };
 }
 
 /** What the idle policy needs of the Jupyter supervisor. */

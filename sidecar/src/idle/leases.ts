@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { KeepAwakeLease } from '@jupyterlab-gpu-workspace/api';
+import type { WorkspaceConfig } from '../config/schema';
 import { badRequest, notFound, rateLimited } from '../errors';
 
 export interface LeasePolicy {
@@ -8,6 +9,12 @@ export interface LeasePolicy {
   heartbeatSeconds: number;
   maxLeases: number;
   maxAcquiresPerMinute: number;
+}
+
+/** The keep-awake policy of the operator config. */
+export function leasePolicy(config: WorkspaceConfig): LeasePolicy {
+  const k = config.keep_awake;
+  return { maxHours: k.max_hours, heartbeatSeconds: k.heartbeat_seconds, maxLeases: k.max_leases, maxAcquiresPerMinute: k.max_acquires_per_minute };
 }
 
 export interface LeaseTableOptions {

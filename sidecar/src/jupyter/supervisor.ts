@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import type { JupyterState, JupyterStatus } from '@jupyterlab-gpu-workspace/api';
 import { findProgram } from './program';
 import { busy, StartupError, stopping, stoppedForIdle, WorkspaceError } from '../errors';
+import type { WorkspaceConfig } from '../config/schema';
 import { Logger } from '../log';
 import { descendantsOf, isAlive, signal } from './processes';
 import { Containment, treeContainment } from './containment';
@@ -47,6 +48,19 @@ export interface SupervisorOptions {
   log: Logger;
   /** What the workspace is beyond Jupyter's tree (jupyter/containment.ts); default: the tree alone. */
   containment?: Containment;
+}
+
+/** The supervisor's timings as the operator config states them (in seconds). */
+export type SupervisorTimings = Pick<SupervisorOptions, 'startTimeoutMs' | 'stopTimeoutMs' | 'backoffInitialMs' | 'backoffMaxMs'>;
+
+export function supervisorTimings(config: WorkspaceConfig): SupervisorTimings {
+  const j = config.jupyter;
+  return {
+    startTimeoutMs: j.start_timeout_seconds * 1000,
+    stopTimeoutMs: j.stop_timeout_seconds * 1000,
+    backoffInitialMs: j.restart_backoff_initial_seconds * 1000,
+    backoffMaxMs: j.restart_backoff_max_seconds * 1000
+  };
 }
 
 /** A Jupyter server running for this long is healthy again: the crash back-off starts over. */
