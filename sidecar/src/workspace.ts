@@ -28,7 +28,7 @@ import { JupyterSupervisor, supervisorTimings } from './jupyter/supervisor';
 import { IdleController, idlePolicy } from './idle/controller';
 import { watchKernelActivity } from './idle/kernelActivity';
 import { LeaseTable, leasePolicy } from './idle/leases';
-import { processUid } from './idle/processOwner';
+import { processUid } from './jupyter/processOwner';
 import { createStoppedGate } from './http/stoppedGate';
 import { LiveEvents } from './http/liveEvents';
 import { HomeSnapshotter } from './snapshots/port';

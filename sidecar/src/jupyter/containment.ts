@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StartupError } from '../errors';
 import type { Launch, RunAs } from './launch';
-import { processUid } from '../idle/processOwner';
+import { processUid } from './processOwner';
 import { descendantsOf, listPids, signal } from './processes';
 
 /**
