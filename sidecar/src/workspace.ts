@@ -197,7 +197,6 @@ export async function serve(options: ServeOptions): Promise<RunningWorkspace> {
   const teardown = new Teardown(log.child('teardown'));
   teardown.add('state lock', () => lock.release());
   try {
-    checkHome(config, home);
     const processes = setUpProcesses(config, home, state, log, teardown);
     const core = buildCore(options, log, home, state, processes, teardown);
     const services = buildServices(options, log, home, state, core, processes, teardown);
@@ -226,7 +225,9 @@ function checkHome(config: WorkspaceConfig, home: string): void {
 }
 
 function setUpProcesses(config: WorkspaceConfig, home: string, state: StateLayout, log: Logger, teardown: Teardown): Processes {
+  // Isolation first: it makes the notebook user's home where there is none yet.
   const isolation = setUpIsolation({ user: config.jupyter.user, deviceGroup: config.gpu.device_group, home });
+  checkHome(config, home);
   if (!isolation.status.enforced) {
     log.warn('notebook code is not isolated from the sidecar', { reason: isolation.status.reason });
   }
@@ -389,6 +390,7 @@ function buildFrontDoor(config: WorkspaceConfig, log: Logger, home: string, core
     operatorToken: config.operator.token,
     maxBodyBytes: config.api.max_body_bytes,
     log: log.child('api'),
+    snapshots,
     ...s
   });
   const proxy = jupyterProxy(config, log, core, p, a, teardown);
