@@ -100,7 +100,7 @@ describe('where the operator keeps a Trash (home.trash), it counts, is named, an
     assert.ok(Number(usage.body.used_bytes) > CAP, 'the Trash does not count');
     const refused = await api('snapshots', 'POST', {});
     assert.equal(refused.status, 409);
-    assert.match(String(refused.body.message), /Deleted files in the Trash hold 3\d\d\.\d kB: Workspace → Snapshots… empties it/);
+    assert.match(String(refused.body.message), /Deleted files in the Trash hold 3\d\d kB: Workspace → Snapshots… empties it/);
 
     const emptied = await api('home/trash/empty', 'POST', {});
     assert.equal(emptied.status, 200, JSON.stringify(emptied.body));
