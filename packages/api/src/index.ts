@@ -9,6 +9,7 @@
  */
 
 export { formatBytes } from './format';
+export * from './endpoints';
 
 /** Bumped only on breaking changes; the path segment /api/v1 follows it. */
 export const API_VERSION = 1;

@@ -1,6 +1,6 @@
 import type { HomeSnapshotter } from '../snapshots/port';
 import { EventEmitter } from 'node:events';
-import type { GpuProfile, GpuStatus, QuotaStatus } from '@jupyterlab-gpu-workspace/api';
+import type { GpuProfile, GpuStatus, GrantRecord, QuotaStatus } from '@jupyterlab-gpu-workspace/api';
 import { GpuProfileConfig, WorkspaceConfig } from '../config/schema';
 import { Logger } from '../log';
 import { Clock, Ledger, systemClock } from '../quota/ledger';
@@ -167,6 +167,16 @@ export class GpuService extends EventEmitter<{ changed: [] }> {
 
   quotaStatus(): QuotaStatus {
     return this.meter.status();
+  }
+
+  /** A user asks for GPU mode on or off (with a profile); `started` is false when it already is so. */
+  requestSwitch(enabled: boolean, profile: string | undefined, actor: string): { started: boolean } {
+    return { started: this.mode.requestSwitch(enabled, profile, actor).started };
+  }
+
+  /** An operator grants extra hours; the record is in the ledger before this returns. */
+  grant(request: { hours: number; reason: string; actor: string }): GrantRecord {
+    return this.quota.grant(request);
   }
 
   /** The sidecar stops (not the user): GPU mode is kept for the next start. */

@@ -1,36 +1,38 @@
-import type {
-  ActivityResponse,
-  LeaseResponse,
-  StartAccepted,
-  GpuSwitchAccepted,
-  GrantResponse,
-  HealthResponse,
-  IsolationStatus,
-  RestartAccepted,
-  StatusResponse,
-  UsageResponse
-} from '@jupyterlab-gpu-workspace/api';
+/**
+ * The sidecar's own API on express: the routes of http/routes/ behind one
+ * chain of middleware (paths as written, who may call, the JSON body, and one
+ * mapping of every error to its answer). Only requests under the API's
+ * prefix come here; Jupyter's traffic stays on the pass-through and never
+ * meets express.
+ */
+import type { IsolationStatus } from '@jupyterlab-gpu-workspace/api';
+import express from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { badRequest, forbidden, stoppedForIdle } from '../errors';
-import { IdleController } from '../idle/controller';
-import { LeaseTable } from '../idle/leases';
-import { LiveEvents } from './liveEvents';
-import { GpuService } from '../gpu/service';
-import { JupyterSupervisor } from '../jupyter/supervisor';
-import { Logger } from '../log';
-import { Ledger } from '../quota/ledger';
-import { API_VERSION, VERSION } from '../version';
-import { ResetService } from '../reset/service';
-import { SnapshotService } from '../snapshots/service';
-import { Caller, FrontDoorAuth } from './auth';
-import { ApiRequest as Request, ApiResponse as Response, Method, Router } from './router';
-import { addResetRoutes } from './resetRoutes';
-import { addSnapshotRoutes } from './snapshotRoutes';
-import { addSubmitRoutes } from './submitRoutes';
-import { SubmitService } from '../submit/service';
-import { expectNoFields, objectBody } from './body';
-import { addHookRoutes } from './hookRoutes';
-import { PtyHookRunner } from '../hooks/runner';
+import { forbidden, notFound, stoppedForIdle, WorkspaceError } from '../errors';
+import type { GpuService } from '../gpu/service';
+import type { PtyHookRunner } from '../hooks/runner';
+import type { IdleController } from '../idle/controller';
+import type { LeaseTable } from '../idle/leases';
+import type { JupyterSupervisor } from '../jupyter/supervisor';
+import type { Logger } from '../log';
+import type { Ledger } from '../quota/ledger';
+import type { ResetService } from '../reset/service';
+import type { SnapshotService } from '../snapshots/service';
+import type { SubmitService } from '../submit/service';
+import { internalError, sendError } from './answers';
+import type { FrontDoorAuth } from './auth';
+import { pathOf } from './credentials';
+import { isDisconnect } from './disconnects';
+import type { LiveEvents } from './liveEvents';
+import { gpuRoutes } from './routes/gpu';
+import { hookRoutes } from './routes/hooks';
+import { leaseRoutes } from './routes/leases';
+import { resetRoutes } from './routes/reset';
+import { AccessGuard, ApiRoutes } from './routes/route';
+import { serverRoutes } from './routes/server';
+import { snapshotRoutes } from './routes/snapshots';
+import { statusRoutes } from './routes/status';
+import { submitRoutes } from './routes/submit';
 
 export interface ApiDeps {
   /** Where the API is mounted, e.g. "/user/alice/gpu-workspace/api/v1". */
@@ -56,223 +58,167 @@ export interface ApiDeps {
   events: LiveEvents;
 }
 
-/** Who may call a route: the workspace's user only, or also the kernel-scoped token; and whether it answers while stopped. */
-interface RouteAccess {
-  kernel?: boolean;
-  whileStopped?: boolean;
+/** Content types whose bodies are read as JSON (text/plain too: a simple fetch without a preflight; none: curl -d). */
+const JSON_TYPES = /^(application\/json|text\/plain)\s*(;|$)/i;
+
+/** The checks of a route's access, in the order that tells a caller the most: who, whether allowed, whether now. */
+function accessGuard(deps: ApiDeps): AccessGuard {
+  return access => (req, res, next) => {
+    if (access.public) {
+      next();
+      return;
+    }
+    if (access.operator) {
+      if (!deps.operatorToken) {
+        throw forbidden('Operator actions are disabled: no operator.token is set in the sidecar configuration.');
+      }
+      if (!deps.auth.isOperator(req)) {
+        throw forbidden('This action needs the operator token (Authorization: token <operator token>).');
+      }
+      next();
+      return;
+    }
+    const caller = deps.auth.authenticate(req);
+    if (caller.scope === 'kernel' && !access.kernel) {
+      throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status.');
+    }
+    if (!access.whileStopped && deps.idle.isStopped) {
+      throw stoppedForIdle();
+    }
+    res.locals.caller = caller;
+    next();
+  };
 }
 
-const LEASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A path segment that is a dot or two, written plainly or percent-encoded: no API path has one, so it is no route. */
+const DOT_SEGMENT = /^(\.|%2e){1,2}$/i;
 
-function leaseId(req: Request): string {
-  const id = String(req.params.id ?? '');
-  if (!LEASE_ID.test(id)) {
-    throw badRequest('The lease id must be the id POST leases answered with.');
+function refuseDotSegments(req: express.Request, _res: express.Response, next: express.NextFunction): void {
+  if (pathOf(req.url).split('/').some(s => DOT_SEGMENT.test(s))) {
+    throw notFound(`No such API route: ${req.method} ${pathOf(req.url)}`);
   }
-  return id;
+  next();
 }
 
-type Handler = (req: Request, res: Response, caller: Caller) => Promise<void> | void;
-
-/** Operator routes take the operator token from the config, never a user's credentials. */
-function requireOperator(req: Request, operatorToken: string | undefined, auth: FrontDoorAuth): void {
-  if (!operatorToken) {
-    throw forbidden('Operator actions are disabled: no operator.token is set in the sidecar configuration.');
+/** body-parser's refusals, in the contract's words; null for anything that is not one. */
+function bodyRefusal(err: unknown, limit: number): WorkspaceError | null {
+  const e = err as { type?: unknown; status?: unknown; message?: unknown } | null;
+  if (!e || typeof e.type !== 'string' || typeof e.status !== 'number') {
+    return null;
   }
-  if (!auth.isOperator(req)) {
-    throw forbidden('This action needs the operator token (Authorization: token <operator token>).');
+  switch (e.type) {
+    case 'entity.too.large':
+      return new WorkspaceError(413, `Request body is larger than ${limit} bytes.`, 'too_large');
+    case 'entity.parse.failed':
+      return new WorkspaceError(400, `Malformed JSON in request body: ${String(e.message)}`, 'bad_json');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new WorkspaceError(415, `${String(e.message)}: send the body as plain UTF-8 JSON.`, 'bad_request');
+    default:
+      return e.status >= 400 && e.status < 500 ? new WorkspaceError(e.status, String(e.message), 'bad_request') : null;
   }
 }
 
-/** The routes a router really serves, with their methods: the OpenAPI and auth-matrix tests read this. */
-export function routesOf(router: Router): Map<string, Method[]> {
-  return router.routes();
+/** Every error a route or middleware throws ends here, as the answer packages/api's ErrorBody describes. */
+function answerErrors(deps: ApiDeps): express.ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    if (res.headersSent) {
+      // A stream (a download, the events) had begun: all that can be done is to cut it.
+      res.destroy();
+      return;
+    }
+    if (err instanceof WorkspaceError) {
+      sendError(res, err);
+      return;
+    }
+    const refusal = bodyRefusal(err, deps.maxBodyBytes);
+    if (refusal) {
+      sendError(res, refusal);
+      return;
+    }
+    if (isDisconnect(err) || req.destroyed) {
+      // The client left in the middle of its request: nobody is there to answer.
+      res.destroy();
+      return;
+    }
+    deps.log.error('unhandled API error', { error: String((err as Error)?.stack ?? err) });
+    sendError(res, internalError());
+  };
 }
 
 /**
- * The sidecar's own API router, mounted under the prefix. Handlers are thin:
- * authenticate, validate, call the component, and map its typed error to a
- * status and a JSON message. Long work (a restart, a GPU switch) answers 202
- * at once; its progress and outcome are in `status`.
+ * A body declared larger than the limit is refused at once, before a byte of
+ * it is read: body-parser would wait for the whole body to arrive (and one
+ * that never comes would hold the request open) before it answers.
  */
-export function createApiRouter(deps: ApiDeps): Router {
-  const authed =
-    (handler: Handler, access: RouteAccess = {}) =>
-    async (req: Request, res: Response): Promise<void> => {
-      const caller = deps.auth.authenticate(req);
-      if (caller.scope === 'kernel' && !access.kernel) {
-        throw forbidden('The kernel token (GPU_WORKSPACE_TOKEN) may only hold keep-awake leases and read the status.');
-      }
-      if (!access.whileStopped && deps.idle.isStopped) {
-        throw stoppedForIdle();
-      }
-      await handler(req, res, caller);
-    };
-
-  const router = new Router();
-
-  router.get('/health', (_req, res) => {
-    const body: HealthResponse = { status: 'ok' };
-    res.json(body);
-  });
-
-  router.get(
-    '/status',
-    authed((_req, res, caller) => {
-      const body: StatusResponse = {
-        version: VERSION,
-        api_version: API_VERSION,
-        jupyter: deps.supervisor.status(),
-        user: { username: caller.identity.username, name: caller.identity.name ?? caller.identity.username },
-        isolation: deps.isolation,
-        gpu: deps.gpu.status(),
-        quota: deps.gpu.quotaStatus(),
-        idle: deps.idle.status()
-      };
-      res.json(body);
-    }, { kernel: true, whileStopped: true })
-  );
-
-  router.get(
-    '/events',
-    authed((_req, res) => {
-      deps.events.subscribe(res);
-    }, { whileStopped: true })
-  );
-
-  router.post(
-    '/activity',
-    authed((req, res) => {
-      expectNoFields(req);
-      deps.idle.activity('user');
-      const body: ActivityResponse = { idle: deps.idle.status() };
-      res.json(body);
-    })
-  );
-
-  router.post(
-    '/server/start',
-    authed((req, res, caller) => {
-      expectNoFields(req);
-      const { started } = deps.idle.startAgain();
-      if (started) {
-        deps.log.info('start requested after the idle stop', { user: caller.identity.username });
-      }
-      const body: StartAccepted = { jupyter: deps.supervisor.status(), idle: deps.idle.status() };
-      res.status(deps.idle.isStopped ? 202 : 200).json(body);
-    }, { whileStopped: true })
-  );
-
-  router.post(
-    '/leases',
-    authed((req, res) => {
-      const body = objectBody(req, ['label', 'pid', 'ttl_seconds']);
-      const acquired = deps.leases.acquire(body.label, body.pid, body.ttl_seconds);
-      const maxHours = deps.idle.status().max_hours;
-      const answer: LeaseResponse = {
-        lease: acquired.lease,
-        ttl_seconds: acquired.ttlSeconds,
-        capped: acquired.capped,
-        note: acquired.capped ? `The ttl asked for is longer than the cap (keep_awake.max_hours: ${maxHours} h): the lease ends after ${maxHours} h.` : null,
-        heartbeat_seconds: deps.idle.status().heartbeat_seconds
-      };
-      res.status(201).json(answer);
-    }, { kernel: true })
-  );
-
-  router.post(
-    '/leases/:id/heartbeat',
-    authed((req, res) => {
-      expectNoFields(req);
-      res.json({ lease: deps.leases.heartbeat(leaseId(req)) });
-    }, { kernel: true })
-  );
-
-  router.delete(
-    '/leases/:id',
-    authed((req, res) => {
-      deps.leases.release(leaseId(req));
-      res.json({ idle: deps.idle.status() });
-    }, { kernel: true, whileStopped: true })
-  );
-
-  router.post(
-    '/gpu',
-    authed((req, res, caller) => {
-      const body = objectBody(req, ['enabled', 'profile']);
-      if (typeof body.enabled !== 'boolean') {
-        throw badRequest('"enabled" must be true or false.');
-      }
-      if (body.profile !== undefined && typeof body.profile !== 'string') {
-        throw badRequest('"profile" must be the name of a GPU profile.');
-      }
-      const { started } = deps.gpu.mode.requestSwitch(body.enabled, body.profile, caller.identity.username);
-      const answer: GpuSwitchAccepted = { gpu: deps.gpu.status(), quota: deps.gpu.quotaStatus(), jupyter: deps.supervisor.status() };
-      res.status(started ? 202 : 200).json(answer);
-    })
-  );
-
-  router.get(
-    '/usage',
-    authed((_req, res) => {
-      const quota = deps.gpu.quotaStatus();
-      const since = quota.window_start === null ? null : Date.parse(quota.window_start);
-      const iso = (ms: number): string => new Date(ms).toISOString();
-      const body: UsageResponse = {
-        quota,
-        sessions: deps.ledger.sessions(since).map(s => ({
-          id: s.id,
-          profile: s.profile,
-          weight: s.weight,
-          started_at: iso(s.started_at_ms),
-          ended_at: s.ended_at_ms === null ? null : iso(s.ended_at_ms),
-          charged_seconds: s.charged_seconds
-        })),
-        grants: deps.ledger.grants(since).map(g => ({ id: g.id, at: iso(g.granted_at_ms), hours: g.hours, reason: g.reason, actor: g.actor }))
-      };
-      res.json(body);
-    })
-  );
-
-  router.post('/quota/grants', (req, res) => {
-    requireOperator(req, deps.operatorToken, deps.auth);
-    const body = objectBody(req, ['hours', 'reason']);
-    if (typeof body.hours !== 'number') {
-      throw badRequest('"hours" must be a number.');
+function refuseDeclaredOverLimit(limit: number): express.RequestHandler {
+  return (req, _res, next) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > limit) {
+      throw new WorkspaceError(413, `Request body is larger than ${limit} bytes.`, 'too_large');
     }
-    if (typeof body.reason !== 'string') {
-      throw badRequest('"reason" must be a string saying why the hours are granted.');
-    }
-    const grant = deps.gpu.quota.grant({ hours: body.hours, reason: body.reason, actor: 'operator-api' });
-    const answer: GrantResponse = { grant, quota: deps.gpu.quotaStatus() };
-    res.status(201).json(answer);
-  });
-
-  router.post(
-    '/server/restart',
-    authed((req, res, caller) => {
-      expectNoFields(req);
-      deps.log.info('restart requested', { user: caller.identity.username });
-      deps.supervisor.requestRestart(`requested by ${caller.identity.username}`);
-      const answer: RestartAccepted = { jupyter: deps.supervisor.status() };
-      res.status(202).json(answer);
-    })
-  );
-
-  addSnapshotRoutes(router, authed, () => deps.snapshots, deps.log);
-  addSubmitRoutes(router, authed, () => deps.submit, deps.log);
-  addResetRoutes(router, authed, () => deps.reset, deps.log);
-  addHookRoutes(router, authed, () => deps.hooks);
-
-  return router;
+    next();
+  };
 }
 
-/** The API's request handler: the router under its prefix, with bodies up to the configured size. */
+/** The API's routes, declared on one table (the tests that walk every route read it too). */
+export function apiRoutes(deps: ApiDeps): ApiRoutes {
+  const parseJson = express.json({
+    limit: deps.maxBodyBytes,
+    // Any JSON value: a body that is no object gets the route's own message, not body-parser's.
+    strict: false,
+    // A compressed body is refused (415) rather than inflated past the limit's meaning.
+    inflate: false,
+    type: req => JSON_TYPES.test(req.headers['content-type'] ?? 'application/json')
+  });
+  const declared = refuseDeclaredOverLimit(deps.maxBodyBytes);
+  const readBody: express.RequestHandler = (req, res, next) => declared(req, res, () => parseJson(req, res, next));
+  const routes = new ApiRoutes(accessGuard(deps), readBody);
+  statusRoutes(routes, deps);
+  leaseRoutes(routes, deps);
+  gpuRoutes(routes, deps);
+  serverRoutes(routes, deps);
+  snapshotRoutes(routes, deps);
+  submitRoutes(routes, deps);
+  resetRoutes(routes, deps);
+  hookRoutes(routes, deps);
+  return routes;
+}
+
+/**
+ * The API's request handler, for requests whose path starts with the
+ * prefix. express sees the path below it (a prefix holds user names, which
+ * express would read as patterns) and every answer is JSON and no-store.
+ */
 export function createApi(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const router = createApiRouter(deps);
-  const options = {
-    maxBodyBytes: deps.maxBodyBytes,
-    onUnexpectedError: (err: unknown) => deps.log.error('unhandled API error', { error: String((err as Error)?.stack ?? err) })
+  const routes = apiRoutes(deps);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('case sensitive routing', true);
+  app.set('strict routing', true);
+  app.use((_req, res, next) => {
+    res.setHeader('cache-control', 'no-store');
+    next();
+  });
+  app.use(refuseDotSegments);
+  app.use(routes.router);
+  for (const [path, methods] of routes.methodsByPath()) {
+    app.all(path, (req, res) => {
+      res.setHeader('allow', methods.join(', '));
+      throw new WorkspaceError(405, `${req.method} is not allowed on ${pathOf(req.url)}; use ${methods.join(' or ')}.`, 'method_not_allowed');
+    });
+  }
+  app.use(req => {
+    throw notFound(`No such API route: ${req.method} ${pathOf(req.url)}`);
+  });
+  app.use(answerErrors(deps));
+  const prefixLength = deps.prefix.length;
+  return (req, res) => {
+    req.url = req.url?.slice(prefixLength) || '/';
+    if (!req.url.startsWith('/')) {
+      req.url = `/${req.url}`;
+    }
+    app(req, res);
   };
-  return (req, res) => void router.handle(deps.prefix, req, res, options);
 }

@@ -1,8 +1,7 @@
-import type { ApiRequest as Request } from './router';
 import { badRequest } from '../errors';
 
 /** Requests that need no body must not smuggle one: anything but an empty JSON object is refused. */
-export function expectNoFields(req: Request): void {
+export function expectNoFields(req: { body?: unknown }): void {
   const body: unknown = req.body;
   if (body === undefined || body === null) {
     return;
@@ -13,7 +12,7 @@ export function expectNoFields(req: Request): void {
 }
 
 /** Reads a JSON object body, refusing anything else and any key not listed. */
-export function objectBody(req: Request, allowed: string[]): Record<string, unknown> {
+export function objectBody(req: { body?: unknown }, allowed: string[]): Record<string, unknown> {
   const body: unknown = req.body;
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw badRequest('Send a JSON object as the request body.');

@@ -4,6 +4,7 @@
  * {message, code}. None of these tests restarts Jupyter, so they share one.
  */
 import assert from 'node:assert/strict';
+import * as http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { fetchJson, getStatus, login, LoginCookies, Sidecar, startSidecar, StatusBody, tokenHeader } from '../support/sidecar';
@@ -200,5 +201,69 @@ describe('requests the API cannot serve', () => {
       ws.on('error', () => undefined);
     });
     assert.equal(status, 404);
+  });
+});
+
+/** One request whose path is sent exactly as written (fetch and URL would resolve "..", "%2e" stays for the server). */
+function rawRequest(method: string, pathBelowApi: string, headers: Record<string, string> = {}, body?: string | string[]): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Record<string, unknown> | null }> {
+  const target = new URL(sidecar.apiUrl('status')).pathname.replace(/status$/, '') + pathBelowApi;
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: sidecar.port, method, path: target, headers: { ...tokenHeader(sidecar), ...headers } }, res => {
+      let text = '';
+      res.on('data', c => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : null }));
+    });
+    req.on('error', reject);
+    // Several pieces go out as separate chunks (no Content-Length): the limit must be counted as they arrive.
+    for (const piece of Array.isArray(body) ? body : body === undefined ? [] : [body]) {
+      req.write(piece);
+    }
+    req.end();
+  });
+}
+
+describe('paths are matched as written', () => {
+  test('a dot segment, plain or percent-encoded, is no route: 404, and never the route it would resolve to', async () => {
+    for (const p of ['status/../usage', 'snapshots/../status', 'status/%2e%2e/usage', 'status/%2E%2e/usage', './status', '%2e/status', 'leases/%2e%2e']) {
+      const res = await rawRequest('GET', p);
+      assert.equal(res.status, 404, `GET ${p} answered ${res.status}`);
+      assertErrorBody(res.body);
+      assert.equal(res.body.code, 'not_found');
+    }
+  });
+
+  test('case and a trailing slash make another path', async () => {
+    assert.equal((await rawRequest('GET', 'status')).status, 200);
+    assert.equal((await rawRequest('GET', 'Status')).status, 404);
+    assert.equal((await rawRequest('GET', 'status/')).status, 404);
+  });
+
+  test('HEAD is served wherever GET is, with GET\'s status and no body', async () => {
+    const res = await rawRequest('HEAD', 'status');
+    assert.equal(res.status, 200);
+    assert.equal(res.body, null);
+    assert.equal(res.headers['cache-control'], 'no-store');
+  });
+
+  test('a body without a content type, or sent as text/plain (a fetch without a preflight), is read as JSON', async () => {
+    const plain = await rawRequest('POST', 'activity', { 'content-type': 'text/plain;charset=UTF-8', 'content-length': '2' }, '{}');
+    assert.equal(plain.status, 200, JSON.stringify(plain.body));
+    const none = await rawRequest('POST', 'activity', { 'content-length': '12' }, '{"extra": 1}');
+    assert.equal(none.status, 400, 'the body was read: its unknown field was refused');
+    assertErrorBody(none.body);
+  });
+
+  test('a chunked body over the limit is refused with 413 as it arrives', async () => {
+    const piece = JSON.stringify({ pad: 'x'.repeat(40_000) });
+    const res = await rawRequest('POST', 'activity', { 'content-type': 'application/json' }, [piece.slice(0, 20_000), piece.slice(20_000), ' '.repeat(40_000)]);
+    assert.equal(res.status, 413);
+    assertErrorBody(res.body);
+    assert.equal(res.body.code, 'too_large');
+  });
+
+  test('a compressed body is refused with 415, not inflated', async () => {
+    const res = await rawRequest('POST', 'activity', { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': '2' }, '{}');
+    assert.equal(res.status, 415);
+    assertErrorBody(res.body);
   });
 });

@@ -1,15 +1,17 @@
 /**
  * sidecar/openapi.yaml documents the API: exactly the routes and methods the
  * sidecar's real router serves, no more and no fewer, and exactly the error
- * codes of the wire contract.
+ * codes of the wire contract. The router serves exactly the endpoints of
+ * packages/api's map (whose types its handlers and the extension's clients
+ * are compiled against).
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { ERROR_CODES } from '@jupyterlab-gpu-workspace/api';
-import { ApiDeps, createApiRouter, routesOf } from '../../src/http/api';
+import { API_ENDPOINTS, ERROR_CODES } from '@jupyterlab-gpu-workspace/api';
+import { ApiDeps, apiRoutes } from '../../src/http/api';
 import { createLogger } from '../../src/log';
 import { SIDECAR_DIR } from '../support/sidecar';
 
@@ -39,7 +41,7 @@ function documentedRoutes(): Record<string, string[]> {
 function servedRoutes(): Record<string, string[]> {
   const unused = new Proxy({}, { get: () => { throw new Error('building the router must not use its dependencies'); } });
   const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
-  const routes = routesOf(createApiRouter(deps));
+  const routes = apiRoutes(deps).methodsByPath();
   // The router writes a path parameter ":id", OpenAPI "{id}".
   return Object.fromEntries([...routes].map(([route, methods]) => [route.replace(/:(\w+)/g, '{$1}'), [...new Set(methods)].sort()]));
 }
@@ -61,6 +63,14 @@ function refs(node: unknown, found: string[] = []): string[] {
 }
 
 describe('openapi.yaml', () => {
+  test('the router serves exactly the endpoints of the wire contract, each once', () => {
+    const unused = new Proxy({}, { get: () => { throw new Error('building the router must not use its dependencies'); } });
+    const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
+    const served = apiRoutes(deps).endpoints();
+    assert.equal(new Set(served).size, served.length, `an endpoint is declared twice: ${served.join(', ')}`);
+    assert.deepEqual([...served].sort(), [...API_ENDPOINTS].sort());
+  });
+
   test('is an OpenAPI 3.1 document', () => {
     assert.match(doc.openapi, /^3\.1\.\d+$/);
   });

@@ -1,5 +1,5 @@
 /** The sidecar API's routes as its real router serves them, for tests that walk every one. */
-import { ApiDeps, createApiRouter, routesOf } from '../../src/http/api';
+import { ApiDeps, apiRoutes } from '../../src/http/api';
 import { createLogger } from '../../src/log';
 
 /** Every route and method the real router serves (e.g. { method: 'POST', route: '/snapshots/:id/restore' }). */
@@ -7,7 +7,7 @@ export function servedRoutes(): Array<{ method: string; route: string }> {
   const unused = new Proxy({}, { get: () => { throw new Error('unused'); } });
   const deps = { prefix: '/', supervisor: unused, auth: unused, gpu: unused, ledger: unused, isolation: unused, operatorToken: undefined, maxBodyBytes: 1, log: createLogger('error') } as unknown as ApiDeps;
   const out: Array<{ method: string; route: string }> = [];
-  for (const [route, methods] of routesOf(createApiRouter(deps))) {
+  for (const [route, methods] of apiRoutes(deps).methodsByPath()) {
     for (const method of new Set(methods)) {
       out.push({ method, route });
     }
