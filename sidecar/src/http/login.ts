@@ -9,7 +9,7 @@ import { WorkspaceError } from '../errors';
 import { sendError } from './answers';
 import { pathOf, searchParams } from './credentials';
 import { sameSecret } from './auth';
-import { RawHeaders } from './headers';
+import { RawHeaders } from './proxy';
 import { isHttps, SessionKeys, sessionClearCookie, sessionSetCookie } from './session';
 
 /** A login form is a few fields; anything larger is not one. */

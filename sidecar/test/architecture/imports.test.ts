@@ -64,3 +64,21 @@ test('every room of sidecar/src imports only rooms below it', () => {
   assert.ok(imports > 200, `only ${imports} relative imports found: is the pattern still right?`);
   assert.deepEqual(wrong, []);
 });
+
+test('the pass-through is fenced in http/proxy/: others reach it only through its index, and it reaches no route or the front door', () => {
+  const FENCE = path.join(SRC, 'http', 'proxy');
+  const inside = (p: string): boolean => p === FENCE || p.startsWith(FENCE + path.sep);
+  const wrong: string[] = [];
+  for (const file of sources(SRC)) {
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+      const target = path.resolve(path.dirname(file), m[1]);
+      if (!inside(file) && inside(target) && target !== FENCE && target !== path.join(FENCE, 'index')) {
+        wrong.push(`${path.relative(SRC, file)} imports ${m[1]}, inside the fence: import '…/http/proxy' instead`);
+      }
+      if (inside(file) && !inside(target) && /[/\\]http[/\\](api|frontDoor|routes|login|stoppedGate|stoppedPage|uploadGuard|guard|liveEvents)/.test(target)) {
+        wrong.push(`${path.relative(SRC, file)} imports ${m[1]}: the pass-through must not depend on the API or the door`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import * as http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { forwardedRequestHeaders } from '../../src/http/headers';
+import { forwardedRequestHeaders } from '../../src/http/proxy';
 import { openWebSocket } from '../support/kernel';
 import { fetchJson, login, LoginCookies, Sidecar, startKernel, startSidecar, tokenHeader } from '../support/sidecar';
 

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
-import { filterCookieHeader } from './credentials';
+import { filterCookieHeader } from '../credentials';
 
 /** A flat raw header list, as IncomingMessage.rawHeaders and writeHead() take it. */
 export type RawHeaders = string[];

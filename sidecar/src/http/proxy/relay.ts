@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { compressSync, createEncoder, CompressedCoding, isCompressible, SYNC_COMPRESS_MAX_BYTES } from './compression';
 import { negotiate } from './encoding';
-import { pathOf } from './credentials';
+import { pathOf } from '../credentials';
 import { forwardedResponseHeaders, rawHeader, RawHeaders, weakenEtag, withVaryAcceptEncoding } from './headers';
 import { keepableFor, StaticCache } from './staticCache';
 
