@@ -1,6 +1,6 @@
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
-import type { GpuSwitchAccepted, HookEvent, IdleNotice, LiveState, RestartAccepted, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { HookEvent, IdleNotice, LiveState, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 import { ConnectionState, IWorkspaceModel, IWorkspaceRequester } from './tokens';
 
 export interface IWorkspaceModelOptions {
@@ -90,7 +90,7 @@ export class WorkspaceModel implements IWorkspaceModel {
 
   /** Tells the sidecar the user is here: the idle clock starts over. */
   async keepWorking(): Promise<void> {
-    const answer = await this.requester.request<{ idle: StatusResponse['idle'] }>('activity', { method: 'POST', body: {} });
+    const answer = await this.requester.call('POST /activity', { body: {} });
     if (this._status) {
       this.update({ status: { ...this._status, idle: answer.idle }, connection: this._connection, lastError: this._lastError });
     }
@@ -177,7 +177,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   /** Asks for a restart (202 at once), then follows it in the status until the new server runs. */
   restartServer(): Promise<void> {
     return this.duringRestart(async () => {
-      const accepted = await this.requester.request<RestartAccepted>('server/restart', { method: 'POST', body: {} });
+      const accepted = await this.requester.call('POST /server/restart', { body: {} });
       const generation = accepted.jupyter.generation;
       await this.waitForStatus(
         s => s.jupyter.state === 'running' && s.jupyter.generation > generation,
@@ -189,10 +189,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   /** Asks for a switch (202 at once, 200 when already in that mode), then follows it until it ends. */
   setGpuMode(enabled: boolean, profile?: string): Promise<void> {
     return this.duringRestart(async () => {
-      const accepted = await this.requester.request<GpuSwitchAccepted>('gpu', {
-        method: 'POST',
-        body: profile === undefined ? { enabled } : { enabled, profile }
-      });
+      const accepted = await this.requester.call('POST /gpu', { body: profile === undefined ? { enabled } : { enabled, profile } });
       if (accepted.gpu.mode !== 'switching') {
         return;
       }
@@ -225,7 +222,7 @@ export class WorkspaceModel implements IWorkspaceModel {
     while (!this._isDisposed) {
       let status: StatusResponse | null = null;
       try {
-        status = await this.requester.request<StatusResponse>('status');
+        status = await this.requester.call('GET /status');
       } catch {
         // The server is restarting: expected, asked again below.
       }
@@ -248,7 +245,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   }
 
   usage(): Promise<UsageResponse> {
-    return this.requester.request<UsageResponse>('usage');
+    return this.requester.call('GET /usage');
   }
 
   dispose(): void {
@@ -267,7 +264,7 @@ export class WorkspaceModel implements IWorkspaceModel {
   /** One status fetch; a failure rejects so the poll backs off. */
   private async fetchStatus(): Promise<void> {
     try {
-      const status = await this.requester.request<StatusResponse>('status');
+      const status = await this.requester.call('GET /status');
       this._statusReceivedAt = Date.now();
       const mismatch = status.version !== this.frontendVersion;
       this.update({

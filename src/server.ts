@@ -1,7 +1,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
-import { API_PATH } from '@jupyterlab-gpu-workspace/api';
-import type { HookFailure } from '@jupyterlab-gpu-workspace/api';
+import { API_PATH, endpointMethod, endpointPath } from '@jupyterlab-gpu-workspace/api';
+import type { CallArgs, Endpoint, HookFailure, ResponseOf } from '@jupyterlab-gpu-workspace/api';
 import { IWorkspaceRequester } from './tokens';
 
 export { API_PATH };
@@ -26,11 +26,17 @@ export class WorkspaceRequestError extends Error {
 export class WorkspaceRequester implements IWorkspaceRequester {
   constructor(private readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
-  async request<T>(endpoint: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-    const url = URLExt.join(this.settings.baseUrl, API_PATH, endpoint);
-    const requestInit: RequestInit = { method: init.method ?? 'GET' };
-    if (init.body !== undefined) {
-      requestInit.body = JSON.stringify(init.body);
+  url<E extends Endpoint>(endpoint: E, ...[options]: CallArgs<E>): string {
+    const query = options?.query ? `?${new URLSearchParams(Object.entries(options.query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]))}` : '';
+    return URLExt.join(this.settings.baseUrl, API_PATH, endpointPath(endpoint, options?.params)) + query;
+  }
+
+  async call<E extends Endpoint>(endpoint: E, ...args: CallArgs<E>): Promise<ResponseOf<E>> {
+    const [options] = args;
+    const url = this.url(endpoint, ...args);
+    const requestInit: RequestInit = { method: endpointMethod(endpoint) };
+    if (options?.body !== undefined) {
+      requestInit.body = JSON.stringify(options.body);
       requestInit.headers = { 'Content-Type': 'application/json' };
     }
     let response: Response;
@@ -56,7 +62,7 @@ export class WorkspaceRequester implements IWorkspaceRequester {
       const body = data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
       throw new WorkspaceRequestError(response.status, message, body);
     }
-    return data as T;
+    return data as ResponseOf<E>;
   }
 }
 

@@ -1,7 +1,8 @@
 import { Token } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 import { ISignal } from '@lumino/signaling';
-import type { HookEvent, IdleNotice, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
+import type { WorkspaceRestarter } from './restart';
+import type { CallArgs, Endpoint, HookEvent, IdleNotice, ResponseOf, StatusResponse, UsageResponse } from '@jupyterlab-gpu-workspace/api';
 
 // The wire types are defined once, in the contract package, for the extension, the sidecar and the tests.
 export type {
@@ -28,9 +29,15 @@ export type {
  */
 export type ConnectionState = 'connecting' | 'connected' | 'restarting' | 'unreachable' | 'version-mismatch';
 
-/** Sends requests to the sidecar API; throws WorkspaceRequestError with the server's message. */
+/**
+ * Calls the sidecar API by its endpoint map (packages/api): the method and
+ * path come from the key, the body and answer types from the map. Throws
+ * WorkspaceRequestError with the server's message.
+ */
 export interface IWorkspaceRequester {
-  request<T>(endpoint: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  call<E extends Endpoint>(endpoint: E, ...args: CallArgs<E>): Promise<ResponseOf<E>>;
+  /** The absolute URL of `E`, for what the browser fetches itself (a download). */
+  url<E extends Endpoint>(endpoint: E, ...args: CallArgs<E>): string;
 }
 
 export interface IWorkspaceModel extends IDisposable {
@@ -76,4 +83,9 @@ export interface IHookLogViewer {
 export const IHookLogViewer = new Token<IHookLogViewer>(
   'jupyterlab-gpu-workspace:IHookLogViewer',
   "Shows an operator hook's output, with its colours and exit code."
+);
+
+export const IWorkspaceRestarter = new Token<WorkspaceRestarter>(
+  'jupyterlab-gpu-workspace:IWorkspaceRestarter',
+  'Saves, shuts kernels down, restarts the Jupyter server and starts fresh kernels: shared by Refresh and GPU switches so only one runs at a time.'
 );

@@ -5,8 +5,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 import { formatDuration } from '../format';
 import { restartWithProgress, WorkspaceRestarter } from '../restart';
-import { IGpuProfile, IWorkspaceModel } from '../tokens';
-import { IWorkspaceRestarter } from './restarter';
+import { IGpuProfile, IWorkspaceModel, IWorkspaceRestarter } from '../tokens';
 
 export const GpuCommandIDs = {
   toggle: 'gpu-workspace:toggle-gpu'

@@ -3,7 +3,8 @@ import { ICommandPalette, MainAreaWidget, Sanitizer } from '@jupyterlab/apputils
 import { renderText } from '@jupyterlab/rendermime';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
-import type { HookEvent, HookRunListResponse, HookRunResponse, HookRunSummary } from '@jupyterlab-gpu-workspace/api';
+import type { HookEvent, HookRunSummary } from '@jupyterlab-gpu-workspace/api';
+import { HooksClient } from '../api/hooks';
 import { terminalToLog } from '../terminalText';
 import { IHookLogViewer, IWorkspaceModel } from '../tokens';
 
@@ -96,7 +97,7 @@ class HookLogPanel extends Widget {
   private fetchMore(): Promise<void> {
     this.fetching ??= (async () => {
       try {
-        const answer = await this.model.requester.request<HookRunResponse>(`hooks/runs/${this.runId}?since=${this.end}`);
+        const answer = await new HooksClient(this.model.requester).run(this.runId, this.end);
         if (answer.output_start > this.end) {
           this.raw += this.trans.__('[… earlier output dropped …]') + '\n';
         }
@@ -190,7 +191,7 @@ export const hookLogPlugin: JupyterFrontEndPlugin<IHookLogViewer> = {
       label: trans.__('Show the Latest Hook Log'),
       caption: trans.__("The output of the latest operator hook (post-reset hook, a submission's conversions)"),
       execute: async () => {
-        const { runs } = await model.requester.request<HookRunListResponse>('hooks/runs');
+        const { runs } = await new HooksClient(model.requester).runs();
         if (runs.length) {
           viewer.open(runs[0].id);
         }

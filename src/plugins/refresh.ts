@@ -2,8 +2,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { restartWithProgress, WorkspaceRestarter } from '../restart';
-import { IWorkspaceRestarter } from './restarter';
-import { IWorkspaceModel } from '../tokens';
+import { IWorkspaceModel, IWorkspaceRestarter } from '../tokens';
 
 export const CommandIDs = {
   refresh: 'gpu-workspace:refresh-workspace'

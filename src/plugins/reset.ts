@@ -2,13 +2,12 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { Dialog, ICommandPalette, Notification, showErrorMessage } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
-import { Widget } from '@lumino/widgets';
 import { RESET_CONFIRMATION } from '@jupyterlab-gpu-workspace/api';
-import type { ResetRecord, ResetResponse, ResetStatusResponse, ResetStep, ResetUndoResponse } from '@jupyterlab-gpu-workspace/api';
+import type { ResetRecord, ResetResponse, ResetStatusResponse, ResetStep } from '@jupyterlab-gpu-workspace/api';
 import { SaveFailedError, WorkspaceRestarter } from '../restart';
 import { hookFailureOf, WorkspaceRequestError } from '../server';
-import { IHookLogViewer, IWorkspaceModel, IWorkspaceRequester } from '../tokens';
-import { IWorkspaceRestarter } from './restarter';
+import { IHookLogViewer, IWorkspaceModel, IWorkspaceRestarter } from '../tokens';
+import { ResetClient } from '../api/reset';
 
 export const CommandIDs = {
   reset: 'gpu-workspace:reset-data'
@@ -21,85 +20,7 @@ type AfterReload = { kind: 'reset'; id: string } | { kind: 'undo'; snapshot: str
 
 /** How often the progress line asks which step the reset is at. */
 const PROGRESS_POLL_MS = 1000;
-
-/**
- * The dialog's body: what a reset does, and the field the user types the
- * confirmation into. The dialog's Reset button is enabled only while the
- * field holds exactly "Reset data", and Enter does nothing until then.
- */
-class ConfirmBody extends Widget {
-  private readonly input: HTMLInputElement;
-
-  constructor(trans: TranslationBundle, status: ResetStatusResponse) {
-    super();
-    this.addClass('jp-gpu-workspace-reset-body');
-    const p = (text: string): HTMLParagraphElement => {
-      const node = document.createElement('p');
-      node.textContent = text;
-      return node;
-    };
-    const source =
-      status.template === 'operator'
-        ? trans.__('Every file in your home folder will be replaced by a clean copy of the workspace as your course or team set it up.')
-        : trans.__('Every file in your home folder will be replaced by a clean copy of the home as it was when this workspace first started.');
-    const steps = trans.__(
-      'Open documents are saved first. Kernels and terminals are stopped, so variables in memory are lost, and the page reloads when it is done.'
-    );
-    const undo = trans.__(
-      'A snapshot of your home folder is taken first: you can undo the reset right after it, or later from Snapshots (the snapshot marked "pre-reset").'
-    );
-    const label = document.createElement('label');
-    label.className = 'jp-gpu-workspace-reset-label';
-    label.textContent = trans.__('Type "%1" to confirm:', RESET_CONFIRMATION);
-    this.input = document.createElement('input');
-    this.input.type = 'text';
-    this.input.className = 'jp-mod-styled jp-gpu-workspace-reset-input';
-    this.input.autocomplete = 'off';
-    this.input.spellcheck = false;
-    this.input.setAttribute('aria-label', label.textContent);
-    this.input.addEventListener('input', () => this.updateButton());
-    label.append(this.input);
-    const parts = [p(source), p(steps), p(undo)];
-    if (status.post_reset_hook) {
-      parts.push(p(trans.__('Then a set-up script of your workspace runs in the clean home.')));
-    }
-    this.node.append(...parts, label);
-  }
-
-  /** Exactly the confirmation: no other case, no spaces around it. */
-  get confirmed(): boolean {
-    return this.input.value === RESET_CONFIRMATION;
-  }
-
-  getValue(): string {
-    return this.input.value;
-  }
-
-  protected onAfterAttach(): void {
-    // The dialog turns Enter into its default button before any handler of ours sees it, so Enter
-    // is stopped at the window (capture runs there first) while the text is not the confirmation.
-    window.addEventListener('keydown', this.guardEnter, true);
-    this.updateButton();
-  }
-
-  protected onBeforeDetach(): void {
-    window.removeEventListener('keydown', this.guardEnter, true);
-  }
-
-  private readonly guardEnter = (event: KeyboardEvent): void => {
-    if (event.key === 'Enter' && event.target === this.input && !this.confirmed) {
-      event.preventDefault();
-      event.stopPropagation();
-    }
-  };
-
-  private updateButton(): void {
-    const button = this.node.closest('.jp-Dialog')?.querySelector<HTMLButtonElement>('.jp-Dialog-footer .jp-mod-warn');
-    if (button) {
-      button.disabled = !this.confirmed;
-    }
-  }
-}
+import { ConfirmBody } from '../components/resetConfirm';
 
 function stepLabel(step: ResetStep | null, trans: TranslationBundle): string {
   switch (step) {
@@ -121,10 +42,10 @@ function stepLabel(step: ResetStep | null, trans: TranslationBundle): string {
 }
 
 /** Keeps one notification up to date with the step a reset is at, from GET reset. */
-function followProgress(requester: IWorkspaceRequester, trans: TranslationBundle, id: string): () => void {
+function followProgress(client: ResetClient, trans: TranslationBundle, id: string): () => void {
   let last: ResetStep | null = null;
   const timer = window.setInterval(() => {
-    void requester.request<ResetStatusResponse>('reset').then(
+    void client.status().then(
       status => {
         if (status.running && status.running !== last) {
           last = status.running;
@@ -173,7 +94,7 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
     hookLog: IHookLogViewer | null
   ) => {
     const trans = (translator ?? nullTranslator).load('jupyterlab_gpu_workspace');
-    const requester = model.requester;
+    const client = new ResetClient(model.requester);
     let running = false;
 
     const reload = (after: AfterReload): void => {
@@ -187,7 +108,7 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
       try {
         // Documents opened since the reset are saved first; they are in the snapshot the undo takes.
         await restarter.saveAll();
-        const answer = await requester.request<ResetUndoResponse>('reset/undo', { method: 'POST', body: { snapshot_id: snapshotId } });
+        const answer = await client.undo(snapshotId);
         Notification.dismiss(id);
         reload({ kind: 'undo', snapshot: answer.snapshot_id, undoSnapshot: answer.undo_snapshot });
       } catch (err) {
@@ -218,7 +139,7 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
       }
       let last: ResetRecord | null = null;
       try {
-        last = (await requester.request<ResetStatusResponse>('reset')).last;
+        last = (await client.status()).last;
       } catch {
         // The workspace service is not answering yet: the notification says what is known.
       }
@@ -242,7 +163,7 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
     const resetData = async (): Promise<void> => {
       let status: ResetStatusResponse;
       try {
-        status = await requester.request<ResetStatusResponse>('reset');
+        status = await client.status();
       } catch (err) {
         void showErrorMessage(trans.__('Reset Data'), (err as Error).message);
         return;
@@ -266,12 +187,12 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
       running = true;
       app.commands.notifyCommandChanged(CommandIDs.reset);
       const id = Notification.emit(stepLabel(null, trans), 'in-progress', { autoClose: false });
-      const stopFollowing = followProgress(requester, trans, id);
+      const stopFollowing = followProgress(client, trans, id);
       let answer: ResetResponse | null = null;
       try {
         await restarter.run(
           async () => {
-            answer = await requester.request<ResetResponse>('reset', { method: 'POST', body: { confirm: RESET_CONFIRMATION } });
+            answer = await client.reset();
           },
           { freshKernels: 'on-failure' }
         );
@@ -284,7 +205,7 @@ export const resetPlugin: JupyterFrontEndPlugin<void> = {
         if (hook || (err instanceof WorkspaceRequestError && err.body?.code === 'jupyter_failed')) {
           // The home was reset; only what came after failed. The page reloads onto the clean home
           // and says so there, with the hook's log and the undo.
-          const last = await requester.request<ResetStatusResponse>('reset').then(s => s.last, () => null);
+          const last = await client.status().then(s => s.last, () => null);
           if (last) {
             reload({ kind: 'reset', id: last.id });
             return;

@@ -2,15 +2,9 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
-import { Token } from '@lumino/coreutils';
 import { Poll } from '@lumino/polling';
 import { WorkspaceRestarter } from '../restart';
-import { IWorkspaceModel } from '../tokens';
-
-export const IWorkspaceRestarter = new Token<WorkspaceRestarter>(
-  'jupyterlab-gpu-workspace:IWorkspaceRestarter',
-  'Saves, shuts kernels down, restarts the Jupyter server and starts fresh kernels: shared by Refresh and GPU switches so only one runs at a time.'
-);
+import { IWorkspaceModel, IWorkspaceRestarter } from '../tokens';
 
 export const restarterPlugin: JupyterFrontEndPlugin<WorkspaceRestarter> = {
   id: 'jupyterlab-gpu-workspace:restarter',

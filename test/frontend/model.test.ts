@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { WorkspaceModel } from '../../src/model';
-import type { StatusResponse } from '@jupyterlab-gpu-workspace/api';
+import { endpointMethod, endpointPath } from '@jupyterlab-gpu-workspace/api';
+import type { CallArgs, Endpoint, ResponseOf, StatusResponse } from '@jupyterlab-gpu-workspace/api';
 import type { IWorkspaceRequester } from '../../src/tokens';
 
 /** A scripted sidecar: each endpoint answers with the next queued reply (a value, or an error to throw). */
@@ -20,13 +21,19 @@ class ScriptedSidecar implements IWorkspaceRequester {
     this.replies.set(endpoint, list);
   }
 
-  async request<T>(endpoint: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
-    this.calls.push({ endpoint, method: init.method ?? 'GET', body: init.body });
+  /** Scripts are keyed by the path below the API ("server/restart"), as the requester fills it in. */
+  async call<E extends Endpoint>(key: E, ...[options]: CallArgs<E>): Promise<ResponseOf<E>> {
+    const endpoint = endpointPath(key, options?.params);
+    this.calls.push({ endpoint, method: endpointMethod(key), body: options?.body });
     const next = this.replies.get(endpoint)?.shift() ?? this.fallback.get(endpoint);
     if (!next) {
       throw new Error(`no reply scripted for ${endpoint}`);
     }
-    return (await next()) as T;
+    return (await next()) as ResponseOf<E>;
+  }
+
+  url<E extends Endpoint>(key: E, ...[options]: CallArgs<E>): string {
+    return `/gpu-workspace/api/v1/${endpointPath(key, options?.params)}`;
   }
 }
 

@@ -97,7 +97,7 @@ export type BodyOf<E extends Endpoint> = ApiEndpoints[E] extends { body: infer B
 export type QueryOf<E extends Endpoint> = ApiEndpoints[E] extends { query: infer Q } ? Q : undefined;
 
 /** `'POST /snapshots/:id/restore'` → `{ id: string }`: the path segments a caller fills in. */
-export type ParamsOf<E extends Endpoint> = ParamNames<PathOf<E>> extends never ? Record<string, never> : { [K in ParamNames<PathOf<E>>]: string };
+export type ParamsOf<E extends Endpoint> = [ParamNames<PathOf<E>>] extends [never] ? Record<string, never> : { [K in ParamNames<PathOf<E>>]: string };
 
 /** `'POST /snapshots/:id/restore'` → `'/snapshots/:id/restore'`. */
 export type PathOf<E extends Endpoint> = E extends `${string} ${infer P}` ? P : never;
@@ -149,8 +149,27 @@ type Unlisted = Exclude<Endpoint, (typeof API_ENDPOINTS)[number]>;
 const everyEndpointListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void everyEndpointListed;
 
+/** What a caller gives for `E`: its path's segments, its body and its query, each required exactly where `E` takes it. */
+export type CallOptions<E extends Endpoint> = ([ParamNames<PathOf<E>>] extends [never] ? { params?: undefined } : { params: ParamsOf<E> }) &
+  (BodyOf<E> extends undefined ? { body?: undefined } : { body: BodyOf<E> }) &
+  (QueryOf<E> extends undefined ? { query?: undefined } : { query?: QueryOf<E> });
+
+/** The arguments after the endpoint: none where `E` needs nothing, else its options. */
+export type CallArgs<E extends Endpoint> = object extends CallOptions<E> ? [options?: CallOptions<E>] : [options: CallOptions<E>];
+
 /** The path of `E` with its segments filled in (each percent-encoded), below API_PATH and without a leading slash. */
-export function endpointPath<E extends Endpoint>(endpoint: E, params: ParamsOf<E>): string {
+export function endpointPath<E extends Endpoint>(endpoint: E, params?: ParamsOf<E>): string {
   const path = endpoint.slice(endpoint.indexOf(' ') + 2);
-  return path.replace(/:([a-z_]+)/g, (_m, name: string) => encodeURIComponent((params as Record<string, string>)[name]));
+  return path.replace(/:([a-z_]+)/g, (_m, name: string) => {
+    const value = (params as Record<string, string> | undefined)?.[name];
+    if (typeof value !== 'string') {
+      throw new Error(`${endpoint}: no value for :${name}`);
+    }
+    return encodeURIComponent(value);
+  });
+}
+
+/** The method of `E`. */
+export function endpointMethod<E extends Endpoint>(endpoint: E): MethodOf<E> {
+  return endpoint.slice(0, endpoint.indexOf(' ')) as MethodOf<E>;
 }
