@@ -1,3 +1,5 @@
+import type { FromSchema } from 'json-schema-to-ts';
+
 /**
  * The operator configuration schema. It is the documentation of every policy:
  * each key has a description, a default and its unit in its name. Users never
@@ -634,118 +636,18 @@ export const CONFIG_SCHEMA = {
   }
 } as const;
 
-export interface WorkspaceConfig {
-  listen_host: string;
-  allowed_hosts: string[];
-  trusted_proxies: string[];
-  base_url: string;
-  log_level: 'debug' | 'info' | 'warn' | 'error';
-  jupyter: {
-    command: string[];
-    user?: string;
-    containment: 'auto' | 'cgroup' | 'uid' | 'tree';
-    extra_args: string[];
-    start_timeout_seconds: number;
-    stop_timeout_seconds: number;
-    restart_backoff_initial_seconds: number;
-    restart_backoff_max_seconds: number;
-    request_hold_seconds: number;
-  };
-  api: {
-    max_body_bytes: number;
-    identity_cache_seconds: number;
-  };
-  front_door: {
-    keep_alive_timeout_seconds: number;
-    upstream_idle_seconds: number;
-  };
-  gpu: {
-    backend: 'local';
-    nvidia_smi: string;
-    tick_seconds: number;
-    utilization_poll_seconds: number;
-    idle_utilization_percent: number;
-    idle_warning_minutes: number;
-    exhaustion_grace_seconds: number;
-    device_group?: string;
-    device_paths: string[];
-    watchdog_seconds: number;
-    quota: {
-      hours: number;
-      period: string;
-      period_anchor: string;
-      warn_minutes: number[];
-    };
-    profiles: GpuProfileConfig[];
-  };
-  idle: {
-    timeout_minutes: number;
-    warning_minutes: number;
-    signals: 'user' | 'user_or_kernels';
-    kernel_poll_seconds: number;
-  };
-  keep_awake: {
-    max_hours: number;
-    heartbeat_seconds: number;
-    max_leases: number;
-    max_acquires_per_minute: number;
-  };
-  home: {
-    cap_bytes: number;
-    exclude: string[];
-    trash: boolean;
-  };
-  snapshots: {
-    restic: string;
-    schedule_minutes: number;
-    before_gpu_switch: boolean;
-    restore_empty_home: boolean;
-    keep_last: number;
-    keep_daily: number;
-    keep_weekly: number;
-    command_timeout_seconds: ResticTimeouts;
-    stall_timeout_seconds: number;
-    stop_grace_seconds: number;
-  };
-  submit: SubmitConfig;
-  reset: {
-    template_dir?: string;
-    post_reset_hook: string[];
-    hook_timeout_seconds: number;
-  };
-  operator: {
-    token?: string;
-  };
-}
+/**
+ * The configuration after loading: the schema's own type, with every key that
+ * has a default present (ajv fills defaults in). Derived, never written by
+ * hand, so a key added to the schema is a key of the type.
+ */
+export type WorkspaceConfig = FromSchema<typeof CONFIG_SCHEMA>;
 
 /** snapshots.command_timeout_seconds: the deadline of each kind of restic command, in seconds. */
-export interface ResticTimeouts {
-  backup: number;
-  restore: number;
-  check: number;
-  prune: number;
-  other: number;
-}
+export type ResticTimeouts = WorkspaceConfig['snapshots']['command_timeout_seconds'];
 
-export interface GpuProfileConfig {
-  name: string;
-  label?: string;
-  weight: number;
-  devices?: string;
-}
+export type GpuProfileConfig = WorkspaceConfig['gpu']['profiles'][number];
 
-export type SubmitDestinationConfig =
-  | { type: 'directory'; path: string }
-  | { type: 'http'; url: string; token: string }
-  | { type: 'command'; command: string[] };
+export type SubmitConfig = WorkspaceConfig['submit'];
 
-export interface SubmitConfig {
-  enabled: boolean;
-  required: string[];
-  conversions: Array<{ from: string; to: 'html' }>;
-  max_bytes: number;
-  destination?: SubmitDestinationConfig;
-  hook_timeout_seconds: number;
-  delivery_timeout_seconds: number;
-  nbconvert_command: string[];
-}
+export type SubmitDestinationConfig = NonNullable<SubmitConfig['destination']>;
