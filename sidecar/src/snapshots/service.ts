@@ -10,18 +10,18 @@ import { formatBytes, SNAPSHOT_TRIGGERS } from '@jupyterlab-gpu-workspace/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ResticTimeouts, WorkspaceConfig } from '../config/schema';
-import { globToRegExp } from '../glob';
 import { badRequest, notFound, snapshotsUnavailable, WorkspaceError } from '../errors';
 import { RunAs } from '../jupyter/launch';
 import { Logger } from '../log';
 import { HomeScan, homeTotal, scanHome, TRASH_PATH } from './homeScan';
 import { helperFailure, runHelper } from '../jupyter/helperProcess';
-import { giveToUser, HomePathError, sameFilesystem, UserFiles } from './homeFiles';
+import { UserFiles } from './homeFiles';
 import { parseHomePath } from './homePaths';
 import { HomeSnapshotter, SnapshotOutcome } from './port';
 import { SerialQueue } from './queue';
 import { openRepository, RepoLayout, RepositoryError, repoLayout } from './repository';
 import { ResticError, ResticProgress, ResticResult, runRestic, RunOptions } from './restic';
+import { RestoreStaging } from './restore';
 import { SummaryStore } from './summaries';
 
 /** Every snapshot of a workspace carries this host name, so each finds its parent whatever the machine is called. */
@@ -116,16 +116,6 @@ function triggerOf(tags: string[] | undefined): SnapshotTrigger {
   return (found as SnapshotTrigger | undefined) ?? 'manual';
 }
 
-/** restic include patterns are globs: a file literally named "a[1].txt" must not be read as a pattern. */
-function escapeGlob(p: string): string {
-  return p.replace(/[\\*?[\]]/g, c => `\\${c}`);
-}
-
-function stamp(d: Date): string {
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}${pad(d.getMinutes())}`;
-}
-
 /** What uses the space, for a message: the largest three, and the Trash where it counts and holds something. */
 export function spaceHint(scan: HomeScan, trashCounts: boolean): string {
   const top = scan.largest
@@ -150,9 +140,6 @@ export class OverCapError extends WorkspaceError {
   }
 }
 
-/** The most names a restored entry tries before giving up ("x (restored … 99)"). */
-const MAX_RESTORED_NAMES = 100;
-
 /** Room a snapshot needs beyond the home's size: restic's indexes, trees and pack headers. */
 const REPOSITORY_OVERHEAD_BYTES = 8 * 1024 * 1024;
 
@@ -171,6 +158,8 @@ export class SnapshotService implements HomeSnapshotter {
   readonly home: string;
   private readonly repo: RepoLayout;
   private readonly userFiles: UserFiles;
+  /** Staging and placing restored files (public for the tests that race a placement against the user). */
+  readonly restores: RestoreStaging;
   private readonly queue = new SerialQueue();
   private readonly summaries: SummaryStore;
   private unavailable: string | null = 'Snapshots are starting.';
@@ -190,6 +179,20 @@ export class SnapshotService implements HomeSnapshotter {
     this.repo = repoLayout(options.stateDir, options.policy.restic, options.runAs);
     // Restores move from the staging area into the home: helpers start there.
     this.userFiles = new UserFiles(options.runAs, this.repo.stagingDir, this.timeoutMs('restore'));
+    this.restores = new RestoreStaging({
+      home: this.home,
+      stagingDir: this.repo.stagingDir,
+      runAs: options.runAs,
+      userFiles: this.userFiles,
+      log: options.log,
+      restore: async (args, fds) => {
+        try {
+          await this.restic('restore', args, { onProgress: this.onProgress, fds });
+        } catch (err) {
+          throw this.resticFailure(err, 'The restore', 'restore');
+        }
+      }
+    });
     this.summaries = new SummaryStore(path.join(this.repo.root, 'summaries.json'));
   }
 
@@ -230,7 +233,7 @@ export class SnapshotService implements HomeSnapshotter {
       const latest = (await this.list())[0];
       if (latest) {
         this.options.log.info('home is empty: restoring the latest snapshot', { id: latest.id });
-        await this.queue.run(() => this.track('restore', null, () => this.restoreWholeInto(latest.id)));
+        await this.queue.run(() => this.track('restore', null, async () => this.restores.restoreWhole(await this.find(latest.id), this.excludes())));
       }
     }
   }
@@ -666,145 +669,14 @@ export class SnapshotService implements HomeSnapshotter {
 
   // ---- restores ------------------------------------------------------------
 
-  /**
-   * A fresh folder in the staging area (in the root-only state directory),
-   * the notebook user's, for restic to restore into as that user.
-   */
-  private stagingFolder(): string {
-    const staging = fs.mkdtempSync(path.join(this.repo.stagingDir, 'r-'));
-    // Just made, and empty: lchown of the one folder.
-    giveToUser(staging, this.options.runAs);
-    return staging;
-  }
-
-  /** Removes a staging folder, as the user (restic, as the user, filled it). */
-  private async removeStaging(staging: string): Promise<void> {
-    try {
-      await this.userFiles.removeFolder(staging);
-    } catch (err) {
-      this.options.log.warn('could not remove a restore staging folder', { staging, error: (err as Error).message });
-    }
-  }
-
-  private sameFilesystem(): boolean {
-    return sameFilesystem(this.repo.stagingDir, this.home);
-  }
-
-  /**
-   * Restores into staging and hands back where the snapshot's home lies in
-   * it. restic runs as the user and writes only inside the staging folder,
-   * which the user's own processes cannot reach.
-   */
-  private async stage(snap: ResticSnapshot, rel: string): Promise<{ staging: string; stagedHome: string }> {
-    const staging = this.stagingFolder();
-    const base = snap.paths[0];
-    // restic makes its --target absolute, and runs in the snapshot folder, apart from the staging area. So it
-    // gets the staging area open, as fd 3, and restores to /proc/self/fd/3/r-…: a path the user cannot reach by
-    // name (no folder above it is the user's to pass), while restic's own /proc/self is always its own.
-    const area = this.options.runAs ? fs.openSync(this.repo.stagingDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY) : null;
-    const target = area !== null ? path.join('/proc/self/fd/3', path.basename(staging)) : staging;
-    const args = ['restore', snap.id, '--target', target];
-    if (rel) {
-      args.push('--include', escapeGlob(path.posix.join(base, rel)));
-    }
-    try {
-      await this.restic('restore', args, { onProgress: this.onProgress, fds: area !== null ? [area] : [] });
-    } catch (err) {
-      await this.removeStaging(staging);
-      throw this.resticFailure(err, 'The restore', 'restore');
-    } finally {
-      if (area !== null) {
-        fs.closeSync(area);
-      }
-    }
-    const stagedHome = path.join(staging, base);
-    if (!this.options.runAs) {
-      // restic as root restores the owners recorded; the sidecar's own user gets them (with a user, restic as that user made them theirs).
-      if (fs.existsSync(stagedHome)) {
-        giveToUser(stagedHome, null);
-      }
-    }
-    return { staging, stagedHome };
-  }
-
-  /** "name (restored 2026-01-05 1430).ext", "… 2).ext", …: the names a restored entry may take, its own first. */
-  private restoredNames(name: string): string[] {
-    const ext = path.extname(name);
-    const stem = path.basename(name, ext);
-    const label = stamp(new Date());
-    const names = [name];
-    for (let n = 1; names.length < MAX_RESTORED_NAMES; n++) {
-      names.push(`${stem} (restored ${label}${n > 1 ? ` ${n}` : ''})${ext}`);
-    }
-    return names;
-  }
-
-  /** A path check's failure as the user sees it. */
-  private pathRefusal(err: unknown): unknown {
-    if (err instanceof HomePathError) {
-      return badRequest(
-        err.kind === 'link'
-          ? `"${err.rel}" is a symbolic link; files are never restored through a link.`
-          : `"${err.rel}" is a file, so nothing can be restored inside it.`
-      );
-    }
-    return err;
-  }
-
-  /**
-   * Puts a staged entry into the home at `rel`, or beside it when taken
-   * ("name (restored …)"), with any missing folders on the way made; all of
-   * it as the notebook user. Returns where it went, relative to the home.
-   */
-  async placeRestored(staged: string, rel: string): Promise<string> {
-    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
-    let name: string;
-    try {
-      name = await this.userFiles.place(staged, this.home, relDir, this.restoredNames(path.posix.basename(rel)));
-    } catch (err) {
-      const refusal = this.pathRefusal(err);
-      throw refusal instanceof WorkspaceError ? refusal : snapshotsUnavailable(`Moving the restored files into the home failed: ${(err as Error).message}`);
-    }
-    return relDir ? `${relDir}/${name}` : name;
-  }
-
   /** Restores one file or folder; never over an existing one. */
   async restore(id: string, rawPath: unknown): Promise<{ restored_to: string }> {
     await this.ready();
     const rel = parseHomePath(rawPath);
-    await this.checkRestorePath(rel);
+    await this.restores.checkPath(rel);
     return await this.queue.run(() =>
-      this.track('restore', null, async () => {
-        const snap = await this.find(id);
-        const { staging, stagedHome } = await this.stage(snap, rel);
-        try {
-          const staged = path.join(stagedHome, rel);
-          // In staging (root-only), so looked at by name as root.
-          if (!fs.lstatSync(staged, { throwIfNoEntry: false })) {
-            throw notFound(`"${rel}" is not in snapshot ${id}.`);
-          }
-          // The folders on the way are checked again as the entry moves in: the home may have changed while restic ran.
-          const restoredTo = await this.placeRestored(staged, rel);
-          this.options.log.info('restored', { id: snap.short_id, path: rel, restored_to: restoredTo });
-          return { restored_to: restoredTo };
-        } finally {
-          await this.removeStaging(staging);
-        }
-      })
+      this.track('restore', null, async () => ({ restored_to: await this.restores.restoreOne(await this.find(id), rel) }))
     );
-  }
-
-  /** Refuses, before restic runs, a restore through a link or into a file (checked as the user). */
-  private async checkRestorePath(rel: string): Promise<void> {
-    const relDir = path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel);
-    if (!relDir) {
-      return;
-    }
-    try {
-      await this.userFiles.checkParents(this.home, relDir);
-    } catch (err) {
-      throw this.pathRefusal(err);
-    }
   }
 
   /**
@@ -817,38 +689,9 @@ export class SnapshotService implements HomeSnapshotter {
     return await this.queue.run(async () => {
       await this.find(id);
       const undo = await this.track('snapshot', 'manual', () => this.backup('manual', ['before-restore']));
-      await this.track('restore', null, () => this.restoreWholeInto(id));
+      await this.track('restore', null, async () => this.restores.restoreWhole(await this.find(id), this.excludes()));
       return { undo_snapshot: undo.id };
     });
-  }
-
-  private async restoreWholeInto(id: string): Promise<void> {
-    const snap = await this.find(id);
-    const { staging, stagedHome } = await this.stage(snap, '');
-    try {
-      const excluded = (name: string): boolean => this.excludes().some(p => globToRegExp(p).test(name));
-      // The home's own top level, listed by its fixed path; every move below runs as the user.
-      const names = fs.readdirSync(this.home).filter(name => !excluded(name));
-      // Out of the way first (renames on one filesystem: a moment), then the snapshot's entries in.
-      // Across filesystems they are deleted instead: the snapshot taken first holds them.
-      let aside: string | null = null;
-      if (this.sameFilesystem()) {
-        aside = path.join(staging, 'previous');
-        fs.mkdirSync(aside);
-        giveToUser(aside, this.options.runAs);
-      }
-      const incoming = fs.existsSync(stagedHome) ? fs.readdirSync(stagedHome) : [];
-      try {
-        await this.userFiles.moveOut(this.home, names, aside);
-        // Names the home kept (its caches) are not overwritten.
-        await this.userFiles.moveIn(stagedHome, this.home, incoming);
-      } catch (err) {
-        throw snapshotsUnavailable(`Putting the restored files into the home failed: ${(err as Error).message}`);
-      }
-      this.options.log.info('home restored', { id: snap.short_id });
-    } finally {
-      await this.removeStaging(staging);
-    }
   }
 
   // ---- operator ------------------------------------------------------------

@@ -118,7 +118,7 @@ describe('snapshots when the notebook user attacks the home', { skip }, () => {
         fs.writeFileSync(staged, `round ${i}\n`);
         fs.chownSync(staged, user.uid, user.gid);
         try {
-          await service.placeRestored(staged, `work/deep/restored-${i}.txt`);
+          await service.restores.place(staged, `work/deep/restored-${i}.txt`);
           placed++;
         } catch {
           // Refused (the folder was a link at that moment) or denied: both leave root's files alone.
