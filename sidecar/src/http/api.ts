@@ -93,8 +93,20 @@ function accessGuard(deps: ApiDeps): AccessGuard {
 /** A path segment that is a dot or two, written plainly or percent-encoded: no API path has one, so it is no route. */
 const DOT_SEGMENT = /^(\.|%2e){1,2}$/i;
 
-function refuseDotSegments(req: express.Request, _res: express.Response, next: express.NextFunction): void {
-  if (pathOf(req.url).split('/').some(s => DOT_SEGMENT.test(s))) {
+/** Whether a segment's percent-escapes decode (express would throw on "%" or "%zz" in a :param). */
+function decodes(segment: string): boolean {
+  try {
+    decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Paths as written: a dot segment, or one that does not decode, names no route. */
+function refuseOddPaths(req: express.Request, _res: express.Response, next: express.NextFunction): void {
+  const segments = pathOf(req.url).split('/');
+  if (segments.some(s => DOT_SEGMENT.test(s) || !decodes(s))) {
     throw notFound(`No such API route: ${req.method} ${pathOf(req.url)}`);
   }
   next();
@@ -201,7 +213,7 @@ export function createApi(deps: ApiDeps): (req: IncomingMessage, res: ServerResp
     res.setHeader('cache-control', 'no-store');
     next();
   });
-  app.use(refuseDotSegments);
+  app.use(refuseOddPaths);
   app.use(routes.router);
   for (const [path, methods] of routes.methodsByPath()) {
     app.all(path, (req, res) => {

@@ -232,6 +232,14 @@ describe('paths are matched as written', () => {
     }
   });
 
+  test('a segment whose percent-escapes do not decode is no route: 404, never a 500', async () => {
+    for (const p of ['snapshots/%/files', 'leases/%zz', 'hooks/runs/%E0%A4%A', 'status%']) {
+      const res = await rawRequest(p.startsWith('leases') ? 'DELETE' : 'GET', p);
+      assert.equal(res.status, 404, `${p} answered ${res.status}`);
+      assertErrorBody(res.body);
+    }
+  });
+
   test('case and a trailing slash make another path', async () => {
     assert.equal((await rawRequest('GET', 'status')).status, 200);
     assert.equal((await rawRequest('GET', 'Status')).status, 404);
