@@ -1,15 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import Ajv, { ErrorObject } from 'ajv';
-import { CONFIG_SCHEMA, WorkspaceConfig } from './schema';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { WorkspaceConfig } from './schema';
 import { StartupError } from '../errors';
 
 /** Environment variables that override config keys: GPU_WORKSPACE__JUPYTER__START_TIMEOUT_SECONDS=30. */
 export const ENV_PREFIX = 'GPU_WORKSPACE__';
 
-// discriminator: submit.destination is one of three shapes told apart by "type"; ajv then reports the one meant.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, discriminator: true });
-const validate = ajv.compile<WorkspaceConfig>(CONFIG_SCHEMA);
+// The schema's validator, generated ahead of time (scripts/config-validator.ts): no ajv compile at start.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const validate = require('./validateConfig.generated') as ValidateFunction<WorkspaceConfig>;
 
 function keyOf(error: ErrorObject): string {
   const base = error.instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');
