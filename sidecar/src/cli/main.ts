@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadWorkspaceConfig } from '../workspaceConfig';
 import { StartupError } from '../errors';
-import { createLogger } from '../log';
+import { createLogger, Logger } from '../log';
+import type { WorkspaceConfig } from '../config/schema';
 import { runQuota } from './quota';
 import { runSnapshot } from './snapshot';
 import { serve } from '../workspace';
@@ -41,7 +42,20 @@ function fail(message: string, code = 2): never {
   process.exit(code);
 }
 
-async function runServe(args: string[]): Promise<void> {
+interface ServeArgs {
+  port: number;
+  home: string;
+  stateDir: string;
+  configFile: string | undefined;
+  /** Given on the command line (visible in the process list), not through GPU_WORKSPACE_TOKEN. */
+  tokenOnCommandLine: boolean;
+  token: string | undefined;
+  /** The environment with --host and --base-url as the config overrides they stand for. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** `serve`'s arguments, checked; a wrong one ends the process with what to write instead. */
+function parseServeArgs(args: string[]): ServeArgs {
   const { values } = parseArgs({
     args,
     options: {
@@ -72,31 +86,28 @@ async function runServe(args: string[]): Promise<void> {
   if (values['base-url']) {
     env.GPU_WORKSPACE__BASE_URL = JSON.stringify(values['base-url']);
   }
-  const config = loadWorkspaceConfig(values.config, env);
   const token = values.token ?? process.env.GPU_WORKSPACE_TOKEN;
   if (token !== undefined && !/^[A-Za-z0-9_.~-]{8,}$/.test(token)) {
     fail('--token must be at least 8 characters of letters, digits, "-", "_", "." or "~".');
   }
-  const log = createLogger(config.log_level);
-  if (values.config && config.operator.token !== undefined && (fs.statSync(values.config).mode & 0o044) !== 0) {
-    log.warn('the config file holds the operator token and other users can read it (notebook code among them); chmod 600 it', { file: values.config });
+  return { port, home: values.home, stateDir: values['state-dir'], configFile: values.config, tokenOnCommandLine: values.token !== undefined, token, env };
+}
+
+/** Secrets where other users of the machine can read them: said once, at start. */
+function warnAboutExposedSecrets(log: Logger, args: ServeArgs, config: WorkspaceConfig): void {
+  if (args.configFile && config.operator.token !== undefined && (fs.statSync(args.configFile).mode & 0o044) !== 0) {
+    log.warn('the config file holds the operator token and other users can read it (notebook code among them); chmod 600 it', { file: args.configFile });
   }
-  if (values.token !== undefined) {
+  if (args.tokenOnCommandLine) {
     // A command line is world-readable (/proc/PID/cmdline): notebook code, running as another user,
     // could read the token there. Rewriting our title blanks it; a launcher above us (npx) may still show it.
     process.title = 'gpu-workspace serve';
     log.warn('--token is visible in the process list to every user of this machine while the sidecar starts; pass it in GPU_WORKSPACE_TOKEN instead');
   }
-  const workspace = await serve({
-    port,
-    home: values.home,
-    stateDir: values['state-dir'],
-    config,
-    token,
-    logger: log
-  });
-  process.stdout.write(`\n    The GPU workspace is running. Open it at:\n    ${workspace.url}\n\n`);
+}
 
+/** SIGTERM, SIGINT and SIGHUP close the workspace in order; a second signal exits at once. */
+function closeOnSignals(workspace: { close(): Promise<void> }, log: Logger): void {
   let stopping = false;
   const shutdown = (sig: string): void => {
     if (stopping) {
@@ -116,6 +127,16 @@ async function runServe(args: string[]): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => shutdown('SIGHUP'));
+}
+
+async function runServe(argv: string[]): Promise<void> {
+  const args = parseServeArgs(argv);
+  const config = loadWorkspaceConfig(args.configFile, args.env);
+  const log = createLogger(config.log_level);
+  warnAboutExposedSecrets(log, args, config);
+  const workspace = await serve({ port: args.port, home: args.home, stateDir: args.stateDir, config, token: args.token, logger: log });
+  process.stdout.write(`\n    The GPU workspace is running. Open it at:\n    ${workspace.url}\n\n`);
+  closeOnSignals(workspace, log);
 }
 
 export function main(argv: string[]): void {

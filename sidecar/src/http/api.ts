@@ -25,6 +25,7 @@ import { pathOf } from './credentials';
 import { isDisconnect } from './disconnects';
 import type { LiveEvents } from './liveEvents';
 import { gpuRoutes } from './routes/gpu';
+import { homeRoutes } from './routes/home';
 import { hookRoutes } from './routes/hooks';
 import { leaseRoutes } from './routes/leases';
 import { resetRoutes } from './routes/reset';
@@ -190,6 +191,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoutes {
   leaseRoutes(routes, deps);
   gpuRoutes(routes, deps);
   serverRoutes(routes, deps);
+  homeRoutes(routes, deps);
   snapshotRoutes(routes, deps);
   submitRoutes(routes, deps);
   resetRoutes(routes, deps);

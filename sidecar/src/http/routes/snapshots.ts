@@ -1,7 +1,6 @@
 import type { SnapshotListResponse } from '@jupyterlab-gpu-workspace/api';
 import { badRequest, snapshotsUnavailable } from '../../errors';
 import type { Logger } from '../../log';
-import { streamHomeZipAs } from '../../snapshots/archive';
 import type { SnapshotService } from '../../snapshots/service';
 import { expectNoFields, objectBody } from '../body';
 import { ApiRoutes, callerOf } from './route';
@@ -24,43 +23,23 @@ function folderOf(given: string | string[] | undefined): string {
 }
 
 /**
- * The home and snapshot routes. Snapshots and restores answer once done
+ * The snapshot routes. Snapshots and restores answer once done
  * (201/200): the engine runs one operation at a time, so a request that
  * comes while another runs waits its turn; `GET snapshots` shows what runs
  * (`running`, with restic's progress) meanwhile.
  */
-export function snapshotRoutes(routes: ApiRoutes, { snapshots, log }: SnapshotDeps): void {
-  const engine = (): SnapshotService => {
+/** The snapshot service, or the refusal that says it is not set up. */
+export function engineOf(snapshots: SnapshotService | undefined): () => SnapshotService {
+  return () => {
     if (!snapshots) {
       throw snapshotsUnavailable('Snapshots are not set up in this workspace.');
     }
     return snapshots;
   };
+}
 
-  routes.add('GET /home/usage', {}, async (_req, res) => {
-    const found = engine();
-    res.json(found.usage(await found.scan()));
-  });
-
-  routes.add('POST /home/trash/empty', {}, async (req, res) => {
-    expectNoFields(req);
-    log.info('emptying the Trash', { user: callerOf(res).identity.username });
-    res.json(await engine().emptyTrash());
-  });
-
-  routes.add('GET /home/archive', {}, async (_req, res) => {
-    const found = engine();
-    const day = new Date().toISOString().slice(0, 10);
-    res.setHeader('content-type', 'application/zip');
-    res.setHeader('content-disposition', `attachment; filename="home-${callerOf(res).identity.username.replace(/[^A-Za-z0-9_.-]/g, '_')}-${day}.zip"`);
-    try {
-      await streamHomeZipAs(found.runAs, found.home, found.policy.exclude, res);
-    } catch (err) {
-      // Headers are gone: all that can be done is to cut the download, so the browser marks it failed.
-      log.warn('home archive failed', { error: (err as Error).message });
-      res.destroy();
-    }
-  });
+export function snapshotRoutes(routes: ApiRoutes, { snapshots, log }: SnapshotDeps): void {
+  const engine = engineOf(snapshots);
 
   routes.add('GET /snapshots', {}, async (_req, res) => {
     const found = engine();
