@@ -37,24 +37,34 @@ export interface FrontDoorOptions {
 export const MAX_HEADER_BYTES = 64 * 1024;
 
 /**
- * The one public port: the sidecar's API under its prefix, everything else
- * (HTTP and WebSockets) proxied to Jupyter's private socket. No request can
- * take the process down: every handler runs under one catch, and anything
- * unexpected is logged once and answered 500 (or the socket closed, when an
- * answer was already under way).
+ * Applies the upload guard's verdict to a request on its way to Jupyter:
+ * true when it was refused (answered 413 here), else the body limit, if any,
+ * is set on `forward` and the admission settles once Jupyter has answered.
  */
-export function createFrontDoor(options: FrontDoorOptions): http.Server {
-  const { apiPrefix, api, proxy, guard, auth, login, stoppedGate, uploadGuard, log } = options;
-  const isApi = (url: string | undefined): boolean => {
-    const path = pathOf(url);
-    return path === apiPrefix || path.startsWith(apiPrefix + '/');
-  };
-  const unexpected = (err: unknown, req: http.IncomingMessage): void => {
-    log.error('unexpected error at the front door', { method: req.method, path: pathOf(req.url).slice(0, 200), error: (err as Error)?.stack ?? String(err) });
-  };
+function applyUploadVerdict(verdict: NonNullable<UploadVerdict>, req: http.IncomingMessage, res: http.ServerResponse, forward: ForwardOptions): boolean {
+  if ('refuse' in verdict) {
+    // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
+    // reports a network error instead of showing the 413's message.
+    req.resume();
+    sendError(res, verdict.refuse);
+    return true;
+  }
+  const admission = verdict.admitted;
+  let bodyBytes = Number(req.headers['content-length'] ?? 0);
+  if (admission.limit) {
+    forward.bodyLimit = { bytes: admission.limit.maxBodyBytes, refusal: admission.limit.overLimit, passed: bytes => (bodyBytes = bytes) };
+  }
+  // Written only once Jupyter said so: until then the upload counts as under way.
+  res.once('close', () => admission.settle(res.writableFinished && res.statusCode < 300, bodyBytes));
+  return false;
+}
 
-  /** Jupyter's routes: who the caller is decides what Jupyter is told. Synchronous on the hot path. */
-  const toJupyter = (req: http.IncomingMessage, res: http.ServerResponse, fail: (err: unknown) => void): void => {
+type Fail = (err: unknown) => void;
+
+/** Jupyter's routes: who the caller is decides what Jupyter is told. Synchronous on the hot path. */
+function jupyterHandler(options: FrontDoorOptions): (req: http.IncomingMessage, res: http.ServerResponse, fail: Fail) => void {
+  const { proxy, auth, login, stoppedGate, uploadGuard } = options;
+  return (req, res, fail) => {
     if (stoppedGate?.web(req, res)) {
       return;
     }
@@ -84,33 +94,65 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       forward.responseHeaders = login.loginHeaders(req);
     }
     const verdict = as === 'user' ? uploadGuard?.(req) : null;
-    if (verdict && 'refuse' in verdict) {
-      // The body is read and dropped rather than cut off: a browser whose upload is cut mid-body
-      // reports a network error instead of showing the 413's message.
-      req.resume();
-      sendError(res, verdict.refuse);
+    if (verdict && applyUploadVerdict(verdict, req, res, forward)) {
       return;
-    }
-    if (verdict) {
-      const admission = verdict.admitted;
-      let bodyBytes = Number(req.headers['content-length'] ?? 0);
-      if (admission.limit) {
-        forward.bodyLimit = { bytes: admission.limit.maxBodyBytes, refusal: admission.limit.overLimit, passed: bytes => (bodyBytes = bytes) };
-      }
-      // Written only once Jupyter said so: until then the upload counts as under way.
-      res.once('close', () => admission.settle(res.writableFinished && res.statusCode < 300, bodyBytes));
     }
     proxy.web(req, res, forward).catch(fail);
   };
+}
 
-  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, fail: (err: unknown) => void): void => {
-    const target = isApi(req.url) ? 'api' : 'jupyter';
-    guard.check(req, target, false);
-    if (target === 'api') {
-      api(req, res);
-      return;
+/** Requests Node could not parse, answered on the socket under the same contract. */
+function refuseClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    refuseOnSocket(socket, new WorkspaceError(431, `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.`, 'too_large'));
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    refuseOnSocket(socket, new WorkspaceError(408, 'The request took too long to arrive.', 'bad_request'));
+  } else {
+    refuseOnSocket(socket, badRequest('Malformed request.'));
+  }
+}
+
+/** Every upgrade under one catch: a refusal or an unexpected error is answered whole on the socket. */
+function answerUpgrades(
+  server: http.Server,
+  onUpgrade: (req: http.IncomingMessage, socket: Socket, head: Buffer) => Promise<void>,
+  unexpected: (err: unknown, req: http.IncomingMessage) => void
+): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    // An upgraded socket is ours: Node no longer reports its errors anywhere else.
+    socket.on('error', () => socket.destroy());
+    const fail: Fail = err => {
+      if (err instanceof WorkspaceError) {
+        refuseOnSocket(socket, err);
+        return;
+      }
+      unexpected(err, req);
+      refuseOnSocket(socket, internalError());
+    };
+    try {
+      onUpgrade(req, socket, head).catch(fail);
+    } catch (err) {
+      fail(err);
     }
-    toJupyter(req, res, fail);
+  });
+}
+
+/**
+ * The one public port: the sidecar's API under its prefix, everything else
+ * (HTTP and WebSockets) proxied to Jupyter's private socket. No request can
+ * take the process down: every handler runs under one catch, and anything
+ * unexpected is logged once and answered 500 (or the socket closed, when an
+ * answer was already under way).
+ */
+export function createFrontDoor(options: FrontDoorOptions): http.Server {
+  const { apiPrefix, api, proxy, guard, auth, stoppedGate, log } = options;
+  const toJupyter = jupyterHandler(options);
+  const isApi = (url: string | undefined): boolean => {
+    const path = pathOf(url);
+    return path === apiPrefix || path.startsWith(apiPrefix + '/');
+  };
+  const unexpected = (err: unknown, req: http.IncomingMessage): void => {
+    log.error('unexpected error at the front door', { method: req.method, path: pathOf(req.url).slice(0, 200), error: (err as Error)?.stack ?? String(err) });
   };
 
   const onUpgrade = async (req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
@@ -128,7 +170,7 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
   };
 
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
-    const fail = (err: unknown): void => {
+    const fail: Fail = err => {
       if (err instanceof WorkspaceError) {
         req.resume();
         sendError(res, err);
@@ -138,7 +180,13 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
       sendError(res, internalError());
     };
     try {
-      onRequest(req, res, fail);
+      const target = isApi(req.url) ? 'api' : 'jupyter';
+      guard.check(req, target, false);
+      if (target === 'api') {
+        api(req, res);
+      } else {
+        toJupyter(req, res, fail);
+      }
     } catch (err) {
       fail(err);
     }
@@ -149,33 +197,8 @@ export function createFrontDoor(options: FrontDoorOptions): http.Server {
   server.keepAliveTimeout = options.keepAliveTimeoutMs;
   // Small WebSocket frames (kernel messages) must not wait for Nagle's algorithm.
   server.on('connection', (socket: Socket) => socket.setNoDelay(true));
-  server.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    // An upgraded socket is ours: Node no longer reports its errors anywhere else.
-    socket.on('error', () => socket.destroy());
-    const fail = (err: unknown): void => {
-      if (err instanceof WorkspaceError) {
-        refuseOnSocket(socket, err);
-        return;
-      }
-      unexpected(err, req);
-      refuseOnSocket(socket, internalError());
-    };
-    try {
-      onUpgrade(req, socket, head).catch(fail);
-    } catch (err) {
-      fail(err);
-    }
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    if (tooLarge) {
-      refuseOnSocket(socket, new WorkspaceError(431, `Request headers are larger than ${MAX_HEADER_BYTES / 1024} KiB. Clear this site's cookies and try again.`, 'too_large'));
-    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      refuseOnSocket(socket, new WorkspaceError(408, 'The request took too long to arrive.', 'bad_request'));
-    } else {
-      refuseOnSocket(socket, badRequest('Malformed request.'));
-    }
-  });
+  answerUpgrades(server, onUpgrade, unexpected);
+  server.on('clientError', refuseClientError);
   return server;
 }
 
